@@ -1,0 +1,104 @@
+"""Accounts, transfers and entries."""
+
+import datetime
+
+from peewee import (
+    BigIntegerField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .db import db
+from .errors import AppendOnly
+
+GENESIS_HASH = "0" * 64
+
+
+def utcnow():
+    """Return the current UTC time as a naive datetime (how the ledger stores time)."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    """A holder of points. Only issuer accounts may go below zero."""
+
+    RESIDENT, ISSUER, SHOP = "resident", "issuer", "shop"
+    KINDS = (RESIDENT, ISSUER, SHOP)
+
+    code = CharField(max_length=100, unique=True)
+    kind = CharField(max_length=20)
+    name = CharField(max_length=200, default="")
+    balance = BigIntegerField(default=0)
+    version = IntegerField(default=0)
+    head_hash = CharField(max_length=64, default=GENESIS_HASH)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def may_go_negative(self):
+        return self.kind == self.ISSUER
+
+
+class AppendOnlyModel(BaseModel):
+    """A model whose rows, once written, are never updated or deleted."""
+
+    def save(self, force_insert=False, only=None):
+        if self._pk is not None and not force_insert:
+            raise AppendOnly()
+        return super().save(force_insert=force_insert, only=only)
+
+    def delete_instance(self, *args, **kwargs):
+        raise AppendOnly()
+
+    @classmethod
+    def update(cls, *args, **kwargs):
+        raise AppendOnly()
+
+    @classmethod
+    def delete(cls):
+        raise AppendOnly()
+
+    @classmethod
+    def replace(cls, *args, **kwargs):
+        raise AppendOnly()
+
+
+class Transfer(AppendOnlyModel):
+    """One posting: entries that sum to zero, made once per idempotency key."""
+
+    AWARD, REDEEM, REVERSAL, ADJUSTMENT = "award", "redeem", "reversal", "adjustment"
+    KINDS = (AWARD, REDEEM, REVERSAL, ADJUSTMENT)
+
+    idempotency_key = CharField(max_length=200, unique=True)
+    kind = CharField(max_length=20)
+    memo = TextField(default="")
+    actor = CharField(max_length=100)
+    created_at = DateTimeField(default=utcnow)
+    # Unique: a transfer is reversed at most once, and the database holds that rule.
+    reverses = ForeignKeyField("self", null=True, unique=True, backref="reversals")
+    fingerprint = CharField(max_length=64)
+    digest = CharField(max_length=64)
+
+
+class Entry(AppendOnlyModel):
+    """One account's side of a transfer, chained to that account's previous entry."""
+
+    transfer = ForeignKeyField(Transfer, backref="entries")
+    account = ForeignKeyField(Account, backref="entries")
+    seq = IntegerField()
+    amount = BigIntegerField()
+    balance_after = BigIntegerField()
+    prev_hash = CharField(max_length=64)
+    hash = CharField(max_length=64)
+
+    class Meta:
+        indexes = ((("account", "seq"), True),)

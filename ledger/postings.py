@@ -1,0 +1,207 @@
+"""Posting transfers: atomic, idempotent, never overdrawing, hash-chained."""
+
+import hashlib
+import json
+
+from peewee import IntegrityError
+
+from .amounts import check_amount
+from .db import db
+from .errors import (
+    AlreadyReversed,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidMemo,
+    InvalidTransfer,
+    LedgerError,
+    NotReversible,
+    UnknownAccount,
+)
+from .models import Account, Entry, Transfer, utcnow
+
+MAX_MEMO = 500
+MAX_KEY = 200
+MAX_ACTOR = 100
+
+
+def _sha256(*parts):
+    payload = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def fingerprint(kind, legs, memo, actor, reverses_id):
+    """Hash what a request asks for, so a replay can be told from a different request."""
+    return _sha256(kind, sorted(legs), memo, actor, reverses_id)
+
+
+def transfer_digest(transfer):
+    """Hash a stored transfer's content; every entry's hash covers it."""
+    return _sha256(
+        transfer.idempotency_key,
+        transfer.kind,
+        transfer.memo,
+        transfer.actor,
+        transfer.reverses_id,
+        transfer.created_at.isoformat(),
+        transfer.fingerprint,
+    )
+
+
+def entry_hash(prev_hash, transfer_id, digest, account_id, seq, amount, balance_after):
+    """Hash one entry onto its account's chain."""
+    return _sha256(prev_hash, transfer_id, digest, account_id, seq, amount, balance_after)
+
+
+def open_account(code, kind, name=""):
+    """Return the account with `code`, creating it (race-safe) if it does not exist."""
+    if kind not in Account.KINDS:
+        raise LedgerError(f"unknown account kind {kind!r}")
+    try:
+        with db.atomic():
+            return Account.create(code=code, kind=kind, name=name)
+    except IntegrityError:
+        account = Account.get(Account.code == code)
+        if account.kind != kind:
+            raise LedgerError(f"account {code!r} exists with kind {account.kind!r}") from None
+        return account
+
+
+def _check_text(value, limit, what):
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        raise InvalidMemo(f"{what} must be text of at most {limit} characters without NUL")
+    return value
+
+
+def _normalise_legs(legs):
+    merged = {}
+    for account, amount in legs:
+        account_id = account.id if isinstance(account, Account) else account
+        if isinstance(account_id, bool) or not isinstance(account_id, int):
+            raise InvalidTransfer()
+        check_amount(amount, allow_negative=True)
+        merged[account_id] = merged.get(account_id, 0) + amount
+    merged = [(a, amt) for a, amt in merged.items() if amt != 0]
+    if len(merged) < 2 or sum(amt for _, amt in merged) != 0:
+        raise InvalidTransfer()
+    return sorted(merged)
+
+
+def post_transfer(kind, legs, *, memo="", actor, idempotency_key, reverses=None):
+    """Post a transfer of (account, amount) legs once per idempotency key; return it.
+
+    Replaying the same key with the same content returns the original transfer and writes
+    nothing; the same key with different content raises IdempotencyConflict.
+    """
+    if kind not in Transfer.KINDS:
+        raise InvalidTransfer(f"unknown transfer kind {kind!r}")
+    _check_text(memo, MAX_MEMO, "memo")
+    _check_text(actor, MAX_ACTOR, "actor")
+    if not idempotency_key:
+        raise InvalidMemo("an idempotency key is required")
+    _check_text(idempotency_key, MAX_KEY, "idempotency key")
+    legs = _normalise_legs(legs)
+    reverses_id = reverses.id if isinstance(reverses, Transfer) else reverses
+    wanted = fingerprint(kind, legs, memo, actor, reverses_id)
+
+    try:
+        with db.atomic():
+            existing = Transfer.get_or_none(Transfer.idempotency_key == idempotency_key)
+            if existing is not None:
+                return _replayed(existing, wanted)
+            return _write(kind, legs, memo, actor, idempotency_key, reverses_id, wanted)
+    except IntegrityError:
+        # A concurrent writer committed the same key (or reversal) first.
+        existing = Transfer.get_or_none(Transfer.idempotency_key == idempotency_key)
+        if existing is not None:
+            return _replayed(existing, wanted)
+        if reverses_id is not None:
+            raise AlreadyReversed() from None
+        raise
+
+
+def _replayed(existing, wanted):
+    if existing.fingerprint != wanted:
+        raise IdempotencyConflict(transfer_id=existing.id)
+    return existing
+
+
+def _write(kind, legs, memo, actor, key, reverses_id, wanted):
+    transfer = Transfer(
+        idempotency_key=key,
+        kind=kind,
+        memo=memo,
+        actor=actor,
+        created_at=utcnow(),
+        reverses=reverses_id,
+        fingerprint=wanted,
+    )
+    transfer.digest = transfer_digest(transfer)
+    transfer.save(force_insert=True)
+    # Ascending account order everywhere, so concurrent transfers lock rows in one order.
+    for account_id, amount in legs:
+        balance, seq, prev_hash = _move(account_id, amount)
+        new_hash = entry_hash(prev_hash, transfer.id, transfer.digest, account_id, seq, amount, balance)
+        Entry.create(
+            transfer=transfer.id,
+            account=account_id,
+            seq=seq,
+            amount=amount,
+            balance_after=balance,
+            prev_hash=prev_hash,
+            hash=new_hash,
+        )
+        Account.update(head_hash=new_hash).where(Account.id == account_id).execute()
+    return transfer
+
+
+def _move(account_id, amount):
+    """Apply `amount` to an account's cached balance; refuse to overdraw. Return its new state."""
+    query = Account.update(balance=Account.balance + amount, version=Account.version + 1).where(
+        Account.id == account_id
+    )
+    if amount < 0:
+        # The check and the write are one statement: no read-then-write race.
+        query = query.where((Account.kind == Account.ISSUER) | (Account.balance + amount >= 0))
+    if query.execute() != 1:
+        account = Account.get_or_none(Account.id == account_id)
+        if account is None:
+            raise UnknownAccount(account_id=account_id)
+        raise InsufficientPoints(account_id=account_id, balance=account.balance, needed=-amount)
+    return (
+        Account.select(Account.balance, Account.version, Account.head_hash)
+        .where(Account.id == account_id)
+        .tuples()
+        .get()
+    )
+
+
+def transfer(source, destination, amount, *, kind, memo="", actor, idempotency_key):
+    """Move a positive `amount` from `source` to `destination`; see post_transfer."""
+    check_amount(amount)
+    return post_transfer(
+        kind,
+        [(source, -amount), (destination, amount)],
+        memo=memo,
+        actor=actor,
+        idempotency_key=idempotency_key,
+    )
+
+
+def reverse(original, reason, actor, *, idempotency_key=None):
+    """Post the opposite of `original` (at most once); refuse where it would overdraw."""
+    if not isinstance(original, Transfer):
+        original = Transfer.get_or_none(Transfer.id == original)
+        if original is None:
+            raise InvalidTransfer("no such transfer")
+    if original.kind == Transfer.REVERSAL:
+        raise NotReversible()
+    legs = [(e.account_id, -e.amount) for e in original.entries]
+    key = idempotency_key or f"reversal:{original.id}"
+    try:
+        return post_transfer(
+            Transfer.REVERSAL, legs, memo=reason, actor=actor, idempotency_key=key, reverses=original.id
+        )
+    except IdempotencyConflict:
+        if Transfer.select().where(Transfer.reverses == original.id).exists():
+            raise AlreadyReversed() from None
+        raise

@@ -1,0 +1,110 @@
+"""Fixtures: a freshly migrated database per test, on SQLite or on the PostgreSQL server in
+TEST_DATABASE_URL; the Flask app, its client and its CLI runner on top of it."""
+
+import itertools
+import os
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+import ledger
+from web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = str(ROOT / "migrations")
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+_counter = itertools.count()
+
+
+def pg_url_for(dbname):
+    """The server's URL with another database name."""
+    parts = urlsplit(PG_URL)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def pg_admin(sql):
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    """Migrate once; each test starts from a copy."""
+    if PG_URL:
+        name = f"linli_tpl_{os.getpid()}"
+        pg_admin(f"DROP DATABASE IF EXISTS {name}")
+        pg_admin(f"CREATE DATABASE {name}")
+        database = ledger.open_database(pg_url_for(name))
+        ledger.migrate(MIGRATIONS)
+        database.close()
+        yield name
+        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    else:
+        path = tmp_path_factory.mktemp("template") / "linli.db"
+        database = ledger.open_database(f"sqlite:///{path}")
+        ledger.migrate(MIGRATIONS)
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.close()
+        yield path
+
+
+@pytest.fixture
+def db_url(template_db, tmp_path):
+    """A URL to a fresh, migrated, empty database of the kind under test."""
+    if PG_URL:
+        name = f"linli_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        pg_admin(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        yield pg_url_for(name)
+        if ledger.db.obj is not None and not ledger.db.is_closed():
+            ledger.db.close()
+        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    else:
+        path = tmp_path / "linli.db"
+        shutil.copy(template_db, path)
+        yield f"sqlite:///{path}"
+        if ledger.db.obj is not None and not ledger.db.is_closed():
+            ledger.db.close()
+
+
+@pytest.fixture
+def empty_db_url(tmp_path):
+    """A URL to an empty database with no tables at all."""
+    if PG_URL:
+        name = f"linli_e_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        pg_admin(f"CREATE DATABASE {name}")
+        yield pg_url_for(name)
+        if ledger.db.obj is not None and not ledger.db.is_closed():
+            ledger.db.close()
+        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def db(db_url):
+    """The shared handle, connected to a fresh database for this test."""
+    database = ledger.open_database(db_url)
+    database.connect()
+    yield database
+    if not database.is_closed():
+        database.close()
+
+
+@pytest.fixture
+def app(db_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test"})
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,184 @@
+"""Confirmation turns a sign-up into points: one award per sign-up, whoever clicks how often."""
+
+from peewee import IntegrityError
+
+import ledger
+from ledger import Transfer, db
+from ledger.models import utcnow
+
+from . import notices
+from .audit import record
+from .errors import AlreadyConfirmedByYou, InvalidInput, NotConfirmed, NotPending, SelfConfirmation
+from .models import Activity, Confirmation, Resident, Signup, Staff
+from .people import authorize, ensure_active
+from .rules import current_rule
+
+
+def _community_of(signup):
+    return signup.activity.community if signup.activity_id else signup.resident.community
+
+
+def _category_of(signup):
+    return signup.activity.category if signup.activity_id else signup.category
+
+
+def _reason(text, required):
+    text = " ".join((text or "").split())
+    if required and not text:
+        raise InvalidInput("a reason is required")
+    if len(text) > 200 or not text.isprintable():
+        raise InvalidInput("the reason is at most 200 printable characters")
+    return text
+
+
+def report_deed(staff, resident, category, note):
+    """Record community work done outside a scheduled activity (a rescue reported afterwards).
+
+    It then takes the same path as a sign-up: `confirm_participation` awards it.
+    """
+    authorize(staff, resident.community, Staff.COORDINATOR)
+    ensure_active(resident)
+    current_rule(category)
+    note = _reason(note, required=True)
+    with db.atomic():
+        signup = Signup.create(
+            activity=None, resident=resident, category=category, note=note,
+            state=Signup.SIGNED_UP, created_by=staff,
+        )
+        record(staff, "deed.report", f"signup:{signup.id}", {"category": category, "note": note},
+               community=resident.community)
+    return signup
+
+
+def confirm_participation(staff, signup):
+    """Confirm that a resident took part; post the award once enough staff have confirmed.
+
+    Returns the sign-up. Confirming again, or two coordinators at once, posts exactly one award:
+    the ledger's idempotency key is the sign-up.
+    """
+    signup = Signup.get_by_id(signup.id if isinstance(signup, Signup) else signup)
+    authorize(staff, _community_of(signup), Staff.COORDINATOR)
+    if staff.resident_id is not None and staff.resident_id == signup.resident_id:
+        raise SelfConfirmation()
+    if signup.state == Signup.CONFIRMED:
+        return signup
+    if signup.state not in Signup.PENDING:
+        raise NotPending()
+    rule = current_rule(_category_of(signup))
+    try:
+        with db.atomic():
+            Confirmation.create(signup=signup, staff=staff)
+            record(staff, "signup.confirm", f"signup:{signup.id}", community=_community_of(signup))
+            count = Confirmation.select().where(Confirmation.signup == signup.id).count()
+            if count >= rule.confirmations_required:
+                _award(staff, signup, rule)
+    except IntegrityError:
+        fresh = Signup.get_by_id(signup.id)
+        if fresh.state == Signup.CONFIRMED:
+            return fresh  # a concurrent click by the same staff member already awarded it
+        raise AlreadyConfirmedByYou() from None
+    return Signup.get_by_id(signup.id)
+
+
+def _award(staff, signup, rule):
+    resident = signup.resident
+    community = _community_of(signup)
+    title = signup.activity.title if signup.activity_id else signup.note
+    try:
+        transfer = ledger.transfer(
+            community.issuer_id, resident.account_id, rule.points,
+            kind=Transfer.AWARD,
+            memo=f"{rule.category} v{rule.version}: {title}"[:500],
+            actor=f"staff:{staff.id}",
+            idempotency_key=f"award:signup:{signup.id}",
+        )
+    except ledger.IdempotencyConflict:
+        return  # another coordinator's confirmation posted this award a moment ago
+    changed = (
+        Signup.update(state=Signup.CONFIRMED, transfer=transfer.id, rule=rule.id, updated_at=utcnow())
+        .where((Signup.id == signup.id) & Signup.state.in_(Signup.PENDING))
+        .execute()
+    )
+    if not changed:
+        # Another transaction confirmed it in between: the ledger replayed the same transfer.
+        return
+    notices.queue_notice(
+        notices.CONFIRMED, resident, dedupe_key=f"confirmed:{signup.id}",
+        title=title, category=rule.category, points=rule.points,
+        balance=ledger.balance(resident.account_id), transfer=transfer.id,
+    )
+
+
+def awaiting_second_confirmation(signup):
+    """Tell how many confirmations a pending sign-up has and needs: (have, need)."""
+    rule = current_rule(_category_of(signup))
+    have = Confirmation.select().where(Confirmation.signup == signup.id).count()
+    return have, rule.confirmations_required
+
+
+def reject_participation(staff, signup, reason):
+    """Reject a sign-up with a reason the resident will be told."""
+    return _decide(staff, signup, Signup.REJECTED, _reason(reason, required=True))
+
+
+def mark_no_show(staff, signup):
+    """Record that a signed-up resident did not come."""
+    return _decide(staff, signup, Signup.NO_SHOW, "")
+
+
+def _decide(staff, signup, state, reason):
+    signup = Signup.get_by_id(signup.id if isinstance(signup, Signup) else signup)
+    authorize(staff, _community_of(signup), Staff.COORDINATOR)
+    with db.atomic():
+        changed = (
+            Signup.update(state=state, reason=reason, updated_at=utcnow())
+            .where((Signup.id == signup.id) & Signup.state.in_(Signup.PENDING))
+            .execute()
+        )
+        if not changed:
+            raise NotPending()
+        record(staff, f"signup.{state}", f"signup:{signup.id}", {"reason": reason},
+               community=_community_of(signup))
+        if state == Signup.REJECTED:
+            title = signup.activity.title if signup.activity_id else signup.note
+            notices.queue_notice(notices.REJECTED, signup.resident_id, title=title, reason=reason)
+    return Signup.get_by_id(signup.id)
+
+
+def reverse_award(staff, signup, reason):
+    """Take back a confirmed award with a reason (a ledger reversal); the resident is told."""
+    signup = Signup.get_by_id(signup.id if isinstance(signup, Signup) else signup)
+    authorize(staff, _community_of(signup), Staff.COORDINATOR)
+    reason = _reason(reason, required=True)
+    if signup.state != Signup.CONFIRMED or signup.transfer_id is None:
+        raise NotConfirmed()
+    with db.atomic():
+        reversal = ledger.reverse(signup.transfer_id, reason, f"staff:{staff.id}")
+        changed = (
+            Signup.update(state=Signup.REVERSED, reason=reason, updated_at=utcnow())
+            .where((Signup.id == signup.id) & (Signup.state == Signup.CONFIRMED))
+            .execute()
+        )
+        if changed:
+            record(staff, "award.reverse", f"signup:{signup.id}",
+                   {"reason": reason, "transfer": reversal.id}, community=_community_of(signup))
+            notices.queue_notice(
+                notices.REVERSED, signup.resident_id, dedupe_key=f"reversed:{signup.id}",
+                reason=reason, points=signup.rule.points if signup.rule_id else 0,
+                balance=ledger.balance(signup.resident.account_id),
+            )
+    return Signup.get_by_id(signup.id)
+
+
+def pending_for(communities, limit=200):
+    """Sign-ups awaiting a decision in these communities (ad-hoc deeds included)."""
+    ids = [c.id for c in communities]
+    return list(
+        Signup.select(Signup)
+        .join(Resident, on=(Signup.resident == Resident.id))
+        .switch(Signup)
+        .join(Activity, join_type="LEFT OUTER", on=(Signup.activity == Activity.id))
+        .where(Signup.state.in_(Signup.PENDING) & Resident.community.in_(ids))
+        .order_by(Signup.created_at)
+        .limit(limit)
+    )

@@ -1,0 +1,81 @@
+"""The community's named errors. Each docstring is the message (English msgid) a transport shows."""
+
+
+class CommunityError(Exception):
+    """The request could not be carried out."""
+
+    def __init__(self, message=None, **details):
+        self.details = details
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class InvalidInput(CommunityError):
+    """Some of the details are missing or not valid."""
+
+
+class InvalidPhone(CommunityError):
+    """That is not a valid phone number."""
+
+
+class DuplicateResident(CommunityError):
+    """A resident with this phone number or Telegram account already exists."""
+
+
+class ResidentNotFound(CommunityError):
+    """No such resident."""
+
+
+class ResidentClosed(CommunityError):
+    """This resident's account is closed."""
+
+
+class UnknownCommunity(CommunityError):
+    """No such community."""
+
+
+class UnknownCategory(CommunityError):
+    """No such point category."""
+
+
+class NotPermitted(CommunityError):
+    """You are not allowed to do that here."""
+
+
+class ActivityNotFound(CommunityError):
+    """No such activity."""
+
+
+class ActivityNotOpen(CommunityError):
+    """This activity is not open."""
+
+
+class ActivityStarted(CommunityError):
+    """This activity has already started; sign-ups and cancellations are closed."""
+
+
+class NotSignedUp(CommunityError):
+    """You are not signed up for this activity."""
+
+
+class WrongCheckInCode(CommunityError):
+    """That check-in code does not match an activity you are signed up for today."""
+
+
+class NotPending(CommunityError):
+    """This sign-up has already been decided."""
+
+
+class SelfConfirmation(CommunityError):
+    """Staff cannot confirm their own participation."""
+
+
+class AlreadyConfirmedByYou(CommunityError):
+    """You have already confirmed this; a second staff member must confirm it."""
+
+
+class NotConfirmed(CommunityError):
+    """Only a confirmed award can be reversed."""
+
+
+class BadCredentials(CommunityError):
+    """Wrong username or password."""

@@ -1,0 +1,179 @@
+"""Communities, residents, staff, point rules, activities, sign-ups, notices and the audit log."""
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+)
+
+from ledger import Account, Transfer
+from ledger.models import BaseModel, utcnow
+
+LANGUAGES = ("zh_Hans", "en")
+
+
+class Community(BaseModel):
+    """A district, a street (town) or a community; communities own an issuer account."""
+
+    DISTRICT, STREET, COMMUNITY = "district", "street", "community"
+    LEVELS = (DISTRICT, STREET, COMMUNITY)
+
+    code = CharField(max_length=20, unique=True)
+    name_zh = CharField(max_length=100)
+    name_en = CharField(max_length=100)
+    level = CharField(max_length=20)
+    parent = ForeignKeyField("self", null=True, backref="children")
+    issuer = ForeignKeyField(Account, null=True, unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+    def name(self, language):
+        return self.name_en if language == "en" else self.name_zh
+
+
+class Resident(BaseModel):
+    """One person across Telegram, SMS and the member card."""
+
+    ACTIVE, UNVERIFIED, CLOSED = "active", "unverified", "closed"
+    STATUSES = (ACTIVE, UNVERIFIED, CLOSED)
+
+    community = ForeignKeyField(Community, backref="residents")
+    display_name = CharField(max_length=60)
+    phone = CharField(max_length=20, null=True, unique=True)
+    telegram_id = BigIntegerField(null=True, unique=True)
+    language = CharField(max_length=8, default="zh_Hans")
+    sms_opt_out = BooleanField(default=False)
+    status = CharField(max_length=12, default=ACTIVE)
+    grid_label = CharField(max_length=40, default="")
+    unit_label = CharField(max_length=40, default="")
+    account = ForeignKeyField(Account, unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Staff(BaseModel):
+    """A staff user. Admins act everywhere; coordinators and clerks in their community."""
+
+    ADMIN, COORDINATOR, CLERK = "admin", "coordinator", "clerk"
+    ROLES = (ADMIN, COORDINATOR, CLERK)
+
+    username = CharField(max_length=40, unique=True)
+    password_hash = CharField(max_length=200)
+    display_name = CharField(max_length=60, default="")
+    role = CharField(max_length=12)
+    community = ForeignKeyField(Community, null=True, backref="staff")
+    resident = ForeignKeyField(Resident, null=True, unique=True, backref="staff_user")
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class PointRule(BaseModel):
+    """One version of a category's worth. Rows are only added; the highest version applies."""
+
+    category = CharField(max_length=30)
+    version = IntegerField()
+    points = IntegerField()
+    confirmations_required = IntegerField(default=1)
+    name_zh = CharField(max_length=40)
+    name_en = CharField(max_length=40)
+    created_by = ForeignKeyField(Staff, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("category", "version"), True),)
+
+    def name(self, language):
+        return self.name_en if language == "en" else self.name_zh
+
+
+class Activity(BaseModel):
+    """A volunteering activity residents can sign up for."""
+
+    OPEN, CLOSED, CANCELLED = "open", "closed", "cancelled"
+
+    community = ForeignKeyField(Community, backref="activities")
+    code = CharField(max_length=8)
+    title = CharField(max_length=100)
+    description = TextField(default="")
+    category = CharField(max_length=30)
+    starts_at = DateTimeField()
+    ends_at = DateTimeField()
+    place = CharField(max_length=100, default="")
+    capacity = IntegerField()
+    taken = IntegerField(default=0)
+    status = CharField(max_length=12, default=OPEN)
+    checkin_code = CharField(max_length=8)
+    created_by = ForeignKeyField(Staff, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Signup(BaseModel):
+    """A resident's place in an activity, or an ad-hoc deed (no activity) awaiting confirmation."""
+
+    SIGNED_UP, WAITLISTED, CHECKED_IN = "signed_up", "waitlisted", "checked_in"
+    CONFIRMED, REJECTED, NO_SHOW = "confirmed", "rejected", "no_show"
+    CANCELLED, REVERSED = "cancelled", "reversed"
+    #: States that hold a seat in the activity.
+    SEATED = (SIGNED_UP, CHECKED_IN, CONFIRMED, REVERSED)
+    #: States a coordinator can still confirm, reject or mark as no-show.
+    PENDING = (SIGNED_UP, CHECKED_IN)
+
+    activity = ForeignKeyField(Activity, null=True, backref="signups")
+    resident = ForeignKeyField(Resident, backref="signups")
+    category = CharField(max_length=30, default="")
+    note = TextField(default="")
+    state = CharField(max_length=12)
+    reason = TextField(default="")
+    transfer = ForeignKeyField(Transfer, null=True)
+    rule = ForeignKeyField(PointRule, null=True)
+    created_by = ForeignKeyField(Staff, null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("activity", "resident"), True),)
+
+
+class Confirmation(BaseModel):
+    """One staff member's confirmation of a sign-up (some categories need two)."""
+
+    signup = ForeignKeyField(Signup, backref="confirmations")
+    staff = ForeignKeyField(Staff)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("signup", "staff"), True),)
+
+
+class Notice(BaseModel):
+    """Something a resident should hear about, written with the change, sent later."""
+
+    PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+    kind = CharField(max_length=30)
+    resident = ForeignKeyField(Resident, backref="notices")
+    params = TextField(default="{}")
+    dedupe_key = CharField(max_length=100, null=True, unique=True)
+    status = CharField(max_length=12, default=PENDING)
+    attempts = IntegerField(default=0)
+    channel = CharField(max_length=12, default="")
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    next_attempt_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+
+class AuditEvent(BaseModel):
+    """Who did what, when, in which community."""
+
+    staff = ForeignKeyField(Staff, null=True)
+    action = CharField(max_length=40)
+    target = CharField(max_length=100, default="")
+    detail = TextField(default="{}")
+    community = ForeignKeyField(Community, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+MODELS = [Community, Resident, Staff, PointRule, Activity, Signup, Confirmation, Notice, AuditEvent]

@@ -1,0 +1,363 @@
+"""Communities, residents and staff: who is who, and who may do what where."""
+
+import contextlib
+import csv
+import io
+import uuid
+from dataclasses import dataclass, field
+
+import phonenumbers
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from peewee import IntegrityError
+
+import ledger
+from ledger import Account, db
+
+from .audit import record
+from .errors import (
+    BadCredentials,
+    CommunityError,
+    DuplicateResident,
+    InvalidInput,
+    InvalidPhone,
+    NotPermitted,
+    ResidentClosed,
+    ResidentNotFound,
+    UnknownCommunity,
+)
+from .models import LANGUAGES, Community, Resident, Staff
+
+_hasher = PasswordHasher()
+MAX_NAME = 60
+
+
+# --- communities -------------------------------------------------------------------------
+
+
+def create_community(code, name_zh, name_en, level=Community.COMMUNITY, parent=None):
+    """Create a community (with its issuer account), street or district."""
+    if level not in Community.LEVELS:
+        raise InvalidInput(f"unknown level {level!r}")
+    with db.atomic():
+        community = Community.create(
+            code=code, name_zh=name_zh, name_en=name_en, level=level, parent=parent
+        )
+        if level == Community.COMMUNITY:
+            issuer = ledger.open_account(f"issuer:{code}", Account.ISSUER, name_en)
+            Community.update(issuer=issuer).where(Community.id == community.id).execute()
+            community.issuer = issuer
+    return community
+
+
+def get_community(code):
+    """Return the community with this code, or raise UnknownCommunity."""
+    community = Community.get_or_none(Community.code == code)
+    if community is None:
+        raise UnknownCommunity(code=code)
+    return community
+
+
+def communities(level=Community.COMMUNITY):
+    """List communities of one level, by code."""
+    return list(Community.select().where(Community.level == level).order_by(Community.code))
+
+
+def within(community, ancestor):
+    """Tell whether `community` is `ancestor` or lies below it."""
+    node = community
+    for _ in range(len(Community.LEVELS) + 1):
+        if node is None:
+            return False
+        if node.id == ancestor.id:
+            return True
+        node = node.parent
+    return False
+
+
+# --- staff and permissions ---------------------------------------------------------------
+
+
+def create_staff(username, password, role, community=None, display_name="", resident=None):
+    """Create a staff user; only admins may have no community."""
+    if role not in Staff.ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(Staff.ROLES)}")
+    if role != Staff.ADMIN and community is None:
+        raise InvalidInput("coordinators and clerks belong to a community")
+    username = (username or "").strip()
+    if not username or len(username) > 40 or not username.isprintable():
+        raise InvalidInput("a username is 1 to 40 printable characters")
+    if not password or len(password) < 8:
+        raise InvalidInput("a password has at least 8 characters")
+    try:
+        with db.atomic():
+            return Staff.create(
+                username=username,
+                password_hash=_hasher.hash(password),
+                role=role,
+                community=community,
+                display_name=display_name or username,
+                resident=resident,
+            )
+    except IntegrityError:
+        raise InvalidInput(f"username {username!r} is taken") from None
+
+
+def authenticate(username, password):
+    """Return the active staff user with these credentials, or raise BadCredentials."""
+    staff = Staff.get_or_none(Staff.username == (username or "").strip())
+    if staff is None or not staff.active:
+        _hasher.hash("timing: as slow as a real check")
+        raise BadCredentials()
+    try:
+        _hasher.verify(staff.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        raise BadCredentials() from None
+    return staff
+
+
+def can_act(staff, community, *roles):
+    """Tell whether `staff` holds one of `roles` for `community` (admins hold every role)."""
+    if staff is None or not staff.active:
+        return False
+    if staff.role == Staff.ADMIN:
+        return True
+    if staff.role not in roles:
+        return False
+    return community is None or (staff.community is not None and within(community, staff.community))
+
+
+def authorize(staff, community, *roles):
+    """Raise NotPermitted unless `staff` holds one of `roles` for `community`."""
+    if not can_act(staff, community, *roles):
+        raise NotPermitted()
+
+
+def visible_communities(staff):
+    """The communities a staff user may see: all for admins, their own (and below) otherwise."""
+    everything = communities()
+    if staff.role == Staff.ADMIN:
+        return everything
+    return [c for c in everything if staff.community and within(c, staff.community)]
+
+
+# --- residents ---------------------------------------------------------------------------
+
+
+def normalise_phone(text, region):
+    """Parse a phone number as people write it into E.164 (+8613800138000), or raise InvalidPhone."""
+    raw = (text or "").strip()
+    if not raw or len(raw) > 32:
+        raise InvalidPhone()
+    try:
+        number = phonenumbers.parse(raw, region)
+        if not phonenumbers.is_valid_number(number):
+            # "8613800138000": the country code written without a "+".
+            number = phonenumbers.parse("+" + raw, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone() from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone()
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_phone(e164):
+    """Show only what a clerk needs: +86 138****8000."""
+    if not e164:
+        return ""
+    return f"{e164[:-8]}****{e164[-4:]}" if len(e164) > 8 else "****"
+
+
+def _clean_name(name):
+    name = " ".join((name or "").split())
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidInput(f"a name is 1 to {MAX_NAME} printable characters")
+    return name
+
+
+def _clean_label(label):
+    label = " ".join((label or "").split())
+    if len(label) > 40 or not label.isprintable():
+        raise InvalidInput("grid and unit labels are at most 40 printable characters")
+    return label
+
+
+def register_resident(
+    community, display_name, *, phone=None, telegram_id=None, language="zh_Hans",
+    grid_label="", unit_label="", status=Resident.ACTIVE, region="CN", staff=None,
+):
+    """Register a resident with a ledger account; the phone is stored in E.164."""
+    name = _clean_name(display_name)
+    e164 = normalise_phone(phone, region) if phone else None
+    if language not in LANGUAGES:
+        raise InvalidInput("language must be zh_Hans or en")
+    if staff is not None:
+        authorize(staff, community, Staff.COORDINATOR)
+    grid_label, unit_label = _clean_label(grid_label), _clean_label(unit_label)
+    try:
+        with db.atomic():
+            account = ledger.open_account(f"resident:{uuid.uuid4().hex}", Account.RESIDENT, name)
+            resident = Resident.create(
+                community=community,
+                display_name=name,
+                phone=e164,
+                telegram_id=telegram_id,
+                language=language,
+                grid_label=grid_label,
+                unit_label=unit_label,
+                status=status,
+                account=account,
+            )
+            if staff is not None:
+                record(staff, "resident.register", f"resident:{resident.id}", community=community)
+    except IntegrityError:
+        raise DuplicateResident() from None
+    return resident
+
+
+def find_resident(*, phone=None, telegram_id=None, resident_id=None, region="CN"):
+    """Return the resident matching a phone (any format), Telegram id or id, or None."""
+    query = Resident.select()
+    if resident_id is not None:
+        return query.where(Resident.id == resident_id).first()
+    if telegram_id is not None:
+        return query.where(Resident.telegram_id == telegram_id).first()
+    try:
+        e164 = normalise_phone(phone, region)
+    except InvalidPhone:
+        return None
+    return query.where(Resident.phone == e164).first()
+
+
+def get_resident(resident_id):
+    """Return the resident with this id, or raise ResidentNotFound."""
+    resident = Resident.get_or_none(Resident.id == resident_id)
+    if resident is None:
+        raise ResidentNotFound()
+    return resident
+
+
+def ensure_active(resident):
+    """Raise ResidentClosed when the resident's account is closed."""
+    if resident.status == Resident.CLOSED:
+        raise ResidentClosed()
+
+
+def search_residents(staff, text="", limit=50, region="CN"):
+    """Search residents visible to `staff` by name or phone (any part of it)."""
+    visible = [c.id for c in visible_communities(staff)]
+    query = Resident.select().where(Resident.community.in_(visible))
+    text = (text or "").strip()[:60]
+    if text:
+        digits = "".join(ch for ch in text if ch.isdigit())
+        condition = Resident.display_name.contains(text)
+        if len(digits) >= 3:
+            condition |= Resident.phone.contains(digits)
+        query = query.where(condition)
+    return list(query.order_by(Resident.display_name, Resident.id).limit(limit))
+
+
+def update_resident(staff, resident, **changes):
+    """Edit a resident's details (name, phone, language, labels, SMS opt-out)."""
+    authorize(staff, resident.community, Staff.COORDINATOR)
+    region = changes.pop("region", "CN")
+    values = {}
+    if "display_name" in changes:
+        values["display_name"] = _clean_name(changes.pop("display_name"))
+    if "phone" in changes:
+        phone = changes.pop("phone")
+        values["phone"] = normalise_phone(phone, region) if phone else None
+    if "language" in changes:
+        if changes["language"] not in LANGUAGES:
+            raise InvalidInput("language must be zh_Hans or en")
+        values["language"] = changes.pop("language")
+    for label in ("grid_label", "unit_label"):
+        if label in changes:
+            values[label] = _clean_label(changes.pop(label))
+    if "sms_opt_out" in changes:
+        values["sms_opt_out"] = bool(changes.pop("sms_opt_out"))
+    if changes:
+        raise InvalidInput(f"cannot change {', '.join(sorted(changes))}")
+    try:
+        with db.atomic():
+            Resident.update(**values).where(Resident.id == resident.id).execute()
+            record(staff, "resident.edit", f"resident:{resident.id}", sorted(values),
+                   community=resident.community)
+    except IntegrityError:
+        raise DuplicateResident() from None
+    return Resident.get_by_id(resident.id)
+
+
+def close_resident(staff, resident):
+    """Close a resident's account: no more sign-ups or spending; history stays."""
+    authorize(staff, resident.community, Staff.COORDINATOR)
+    with db.atomic():
+        Resident.update(status=Resident.CLOSED).where(Resident.id == resident.id).execute()
+        record(staff, "resident.close", f"resident:{resident.id}", community=resident.community)
+    return Resident.get_by_id(resident.id)
+
+
+# --- CSV import --------------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("name", "phone", "community", "language", "grid", "unit")
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows created, and each bad row with its line number and reason."""
+
+    created: int = 0
+    errors: list = field(default_factory=list)
+
+
+def read_resident_csv(data):
+    """Parse CSV text (a header row naming IMPORT_COLUMNS) into (line number, row dict) pairs."""
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = {"name", "phone", "community"} - set(header)
+    if missing:
+        raise InvalidInput(f"the CSV header lacks: {', '.join(sorted(missing))}")
+    reader.fieldnames = header
+    return [(reader.line_num, row) for row in reader]
+
+
+def import_residents(rows, *, dry_run=False, region="CN", staff=None, progress=None):
+    """Register each row as a resident; a bad row is reported and never stops the others.
+
+    Each row is its own transaction. A dry run checks every row, duplicates within the file
+    included, inside one transaction that is rolled back.
+    """
+    report = ImportReport()
+    with db.atomic() if dry_run else contextlib.nullcontext() as outer:
+        for line, row in rows:
+            if progress is not None:
+                progress(1)
+            try:
+                if None in row:
+                    raise InvalidInput("the row has more fields than the header")
+                community = get_community((row.get("community") or "").strip())
+                with db.atomic():
+                    register_resident(
+                        community,
+                        row.get("name"),
+                        phone=row.get("phone"),
+                        language=(row.get("language") or "").strip() or "zh_Hans",
+                        grid_label=row.get("grid") or "",
+                        unit_label=row.get("unit") or "",
+                        region=region,
+                        staff=staff,
+                    )
+                report.created += 1
+            except CommunityError as exc:
+                report.errors.append((line, str(exc)))
+        if dry_run:
+            outer.rollback()
+    return report
+
+
+def ensure_resident_may_act(resident):
+    """Raise ResidentNotFound or ResidentClosed where a resident cannot act."""
+    if resident is None:
+        raise ResidentNotFound()
+    ensure_active(resident)

@@ -12,6 +12,8 @@ SQLITE_PRAGMAS = (
     ("foreign_keys", 1),
     ("synchronous", "full"),
     ("busy_timeout", 30_000),
+    # Makes INSERT OR REPLACE fire the no-delete triggers, so it cannot overwrite ledger rows.
+    ("recursive_triggers", 1),
 )
 
 

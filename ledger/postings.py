@@ -67,9 +67,17 @@ def open_account(code, kind, name=""):
 
 
 def _check_text(value, limit, what):
-    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value or not _encodable(value):
         raise InvalidMemo(f"{what} must be text of at most {limit} characters without NUL")
     return value
+
+
+def _encodable(value):
+    try:
+        value.encode("utf-8")  # a lone surrogate (from a mangled JSON escape) cannot be stored
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _normalise_legs(legs):
@@ -80,7 +88,7 @@ def _normalise_legs(legs):
             raise InvalidTransfer()
         check_amount(amount, allow_negative=True)
         merged[account_id] = merged.get(account_id, 0) + amount
-    merged = [(a, amt) for a, amt in merged.items() if amt != 0]
+    merged = [(a, check_amount(amt, allow_negative=True)) for a, amt in merged.items() if amt != 0]
     if len(merged) < 2 or sum(amt for _, amt in merged) != 0:
         raise InvalidTransfer()
     return sorted(merged)
@@ -114,9 +122,9 @@ def post_transfer(kind, legs, *, memo="", actor, idempotency_key, reverses=None)
         existing = Transfer.get_or_none(Transfer.idempotency_key == idempotency_key)
         if existing is not None:
             return _replayed(existing, wanted)
-        if reverses_id is not None:
+        if reverses_id is not None and Transfer.select().where(Transfer.reverses == reverses_id).exists():
             raise AlreadyReversed() from None
-        raise
+        raise InvalidTransfer() from None
 
 
 def _replayed(existing, wanted):

@@ -17,12 +17,18 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.runtime
+MO := translations/zh_Hans/LC_MESSAGES/messages.mo
 
-setup-dev: $(VENV)/.dev
+$(MO): translations/zh_Hans/LC_MESSAGES/messages.po $(VENV)/.runtime
+	$(BIN)/pybabel -q compile -d translations
+
+setup: $(VENV)/.runtime $(MO)
+
+setup-dev: $(VENV)/.dev $(MO)
 
 run: setup
 	$(BIN)/flask --app web init-db
+	$(BIN)/flask --app web demo-data --if-empty
 	$(BIN)/flask --app web run --host 127.0.0.1 --port 5000
 
 test: setup-dev

@@ -122,6 +122,8 @@ def edit_activity(staff, activity, **changes):
     values.update(starts_at=starts_at, ends_at=ends_at)
     if "capacity" in changes:
         _check_capacity(changes["capacity"])
+        if changes["capacity"] < Activity.get_by_id(activity.id).taken:
+            raise InvalidInput("the capacity cannot be below the places already taken")
         values["capacity"] = changes.pop("capacity")
     if changes:
         raise InvalidInput(f"cannot change {', '.join(sorted(changes))}")
@@ -155,7 +157,8 @@ def cancel_activity(staff, activity, reason=""):
                 title=activity.title, reason=reason,
             )
         Signup.update(state=Signup.CANCELLED, reason=reason, updated_at=utcnow()).where(
-            (Signup.activity == activity.id) & Signup.state.in_([Signup.SIGNED_UP, Signup.WAITLISTED])
+            (Signup.activity == activity.id)
+            & Signup.state.in_([Signup.SIGNED_UP, Signup.CHECKED_IN, Signup.WAITLISTED])
         ).execute()
         record(staff, "activity.cancel", f"activity:{activity.id}", {"reason": reason},
                community=activity.community)
@@ -166,9 +169,11 @@ def close_activity(staff, activity):
     """Close an activity to new sign-ups (confirmations stay possible)."""
     authorize(staff, activity.community, Staff.COORDINATOR)
     with db.atomic():
-        Activity.update(status=Activity.CLOSED).where(
+        changed = Activity.update(status=Activity.CLOSED).where(
             (Activity.id == activity.id) & (Activity.status == Activity.OPEN)
         ).execute()
+        if not changed:
+            raise ActivityNotOpen()
         record(staff, "activity.close", f"activity:{activity.id}", community=activity.community)
     return get_activity(activity.id)
 
@@ -225,7 +230,22 @@ def join(resident, activity, *, staff=None, now=None):
         return Signup.get((Signup.activity == activity.id) & (Signup.resident == resident.id))
 
 
+def _lock_open_activity(activity_id):
+    """Lock the activity row for this transaction; raise ActivityNotOpen unless it is open.
+
+    A join and a cancellation of the activity then happen one after the other, never interleaved.
+    """
+    locked = (
+        Activity.update(taken=Activity.taken)
+        .where((Activity.id == activity_id) & (Activity.status == Activity.OPEN))
+        .execute()
+    )
+    if not locked:
+        raise ActivityNotOpen()
+
+
 def _join(resident, activity, staff, now):
+    _lock_open_activity(activity.id)
     existing = Signup.get_or_none((Signup.activity == activity.id) & (Signup.resident == resident.id))
     if existing is not None and existing.state != Signup.CANCELLED:
         return existing

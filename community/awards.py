@@ -1,6 +1,6 @@
 """Confirmation turns a sign-up into points: one award per sign-up, whoever clicks how often."""
 
-from peewee import IntegrityError
+from peewee import JOIN, IntegrityError
 
 import ledger
 from ledger import Transfer, db
@@ -64,9 +64,22 @@ def confirm_participation(staff, signup):
         return signup
     if signup.state not in Signup.PENDING:
         raise NotPending()
+    ensure_active(signup.resident)
     rule = current_rule(_category_of(signup))
     try:
         with db.atomic():
+            # Lock the sign-up first: two coordinators confirming at once then count each
+            # other's confirmation, so the second one always sees two and posts the award.
+            locked = (
+                Signup.update(updated_at=Signup.updated_at)
+                .where((Signup.id == signup.id) & Signup.state.in_(Signup.PENDING))
+                .execute()
+            )
+            if not locked:
+                fresh = Signup.get_by_id(signup.id)
+                if fresh.state == Signup.CONFIRMED:
+                    return fresh
+                raise NotPending()
             Confirmation.create(signup=signup, staff=staff)
             record(staff, "signup.confirm", f"signup:{signup.id}", community=_community_of(signup))
             count = Confirmation.select().where(Confirmation.signup == signup.id).count()
@@ -170,15 +183,20 @@ def reverse_award(staff, signup, reason):
     return Signup.get_by_id(signup.id)
 
 
-def pending_for(communities, limit=200):
-    """Sign-ups awaiting a decision in these communities (ad-hoc deeds included)."""
+def pending_for(communities, limit=200, now=None):
+    """Sign-ups awaiting a decision in these communities: activities that have started, and deeds."""
     ids = [c.id for c in communities]
+    now = now or utcnow()
     return list(
         Signup.select(Signup)
         .join(Resident, on=(Signup.resident == Resident.id))
         .switch(Signup)
-        .join(Activity, join_type="LEFT OUTER", on=(Signup.activity == Activity.id))
-        .where(Signup.state.in_(Signup.PENDING) & Resident.community.in_(ids))
+        .join(Activity, join_type=JOIN.LEFT_OUTER, on=(Signup.activity == Activity.id))
+        .where(
+            Signup.state.in_(Signup.PENDING)
+            & Resident.community.in_(ids)
+            & (Signup.activity.is_null() | (Activity.starts_at <= now))
+        )
         .order_by(Signup.created_at)
         .limit(limit)
     )

@@ -17,8 +17,16 @@ SQLITE_PRAGMAS = (
 )
 
 
-def open_database(url):
-    """Connect the shared handle to the database at `url` (sqlite:///... or postgresql://...)."""
+def open_database(url, base_dir=None):
+    """Connect the shared handle to the database at `url` (sqlite:///... or postgresql://...).
+
+    A relative SQLite path (sqlite:///instance/linli.db) is taken from `base_dir` when given,
+    so every process finds the same file wherever it was started.
+    """
+    prefix = "sqlite:///"
+    path = url[len(prefix):] if url.startswith(prefix) else None
+    if base_dir and path and not path.startswith("/") and path != ":memory:":
+        url = f"{prefix}{base_dir}/{path}"
     if url.startswith("sqlite:"):
         # IMMEDIATE: a write transaction takes the write lock at BEGIN, so two writers queue
         # instead of one failing with "database is locked" half-way through.

@@ -1,16 +1,23 @@
 """Linli's web process: staff pages, the counter, webhooks, health, and the `flask` CLI."""
 
+import datetime
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import ledger
+from community import CommunityError
 
-from . import cli, health
+from . import activities, admin, awards, cli, health, home, i18n, residents
+from .auth import bp as auth_bp
+from .auth import login_manager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+csrf = CSRFProtect()
 
 
 def _secret_key(instance_path):
@@ -24,6 +31,17 @@ def _secret_key(instance_path):
     return key
 
 
+def _from_environment(instance_path):
+    env = os.environ.get
+    return {
+        "DATABASE_URL": env("DATABASE_URL", "sqlite:///instance/linli.db"),
+        "SECRET_KEY": env("SECRET_KEY") or _secret_key(instance_path),
+        "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "DEFAULT_REGION": env("DEFAULT_REGION", "CN"),
+        "TIMEZONE": env("TIMEZONE", "Asia/Shanghai"),
+    }
+
+
 def create_app(test_config=None):
     """Build the Flask app from the environment, or from `test_config` in tests."""
     app = Flask(
@@ -32,31 +50,65 @@ def create_app(test_config=None):
         template_folder=str(PROJECT_ROOT / "templates"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
-    if test_config is None:
-        app.config.update(
-            DATABASE_URL=os.environ.get("DATABASE_URL", "sqlite:///instance/linli.db"),
-            SECRET_KEY=os.environ.get("SECRET_KEY") or _secret_key(app.instance_path),
-            PUBLIC_BASE_URL=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
-        )
-    else:
-        app.config.update(test_config)
+    app.config.update(
+        DEFAULT_REGION="CN",
+        TIMEZONE="Asia/Shanghai",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+    )
+    app.config.update(_from_environment(app.instance_path) if test_config is None else test_config)
     app.config["MIGRATIONS_DIR"] = str(PROJECT_ROOT / "migrations")
 
-    ledger.open_database(_resolve_sqlite_path(app.config["DATABASE_URL"]))
+    ledger.open_database(app.config["DATABASE_URL"], base_dir=PROJECT_ROOT)
     # peewee connects on the first query of a request; the connection is closed after it.
     app.teardown_appcontext(_close)
 
-    app.register_blueprint(health.bp)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    i18n.init_babel(app, str(PROJECT_ROOT / "translations"))
+    _jinja_helpers(app)
+
+    for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
+                      admin.bp):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(CommunityError, _domain_error)
+    app.register_error_handler(ledger.LedgerError, _domain_error)
+    for code in (403, 404, 405):
+        app.register_error_handler(code, lambda e: (render_template("error.html", error=e), e.code))
     cli.register(app)
     return app
 
 
-def _resolve_sqlite_path(url):
-    """Anchor a relative SQLite path at the project root, wherever the process was started."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str(PROJECT_ROOT / url[len(prefix):])
-    return url
+def _jinja_helpers(app):
+    zone = ZoneInfo(app.config["TIMEZONE"])
+
+    def localtime(value, fmt="%Y-%m-%d %H:%M"):
+        if value is None:
+            return ""
+        return value.replace(tzinfo=datetime.UTC).astimezone(zone).strftime(fmt)
+
+    app.jinja_env.filters["points"] = ledger.format_amount
+    app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["error"] = i18n.error_message
+
+
+def _csrf_error(error):
+    return render_template("error.html", error=error), 400
+
+
+def _domain_error(error):
+    """A refused action: say why in the user's language and go back to where they were."""
+    if request.method == "GET":
+        status = 404 if type(error).__name__.endswith("NotFound") else 400
+        return render_template("error.html", message=i18n.error_message(error)), status
+    flash(i18n.error_message(error), "error")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("home.index"))
+
+
+def _same_site(url):
+    return bool(url) and url.startswith(request.host_url)
 
 
 def _close(exc):

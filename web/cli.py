@@ -1,16 +1,35 @@
 """The `flask --app web ...` commands."""
 
+import getpass
+import secrets
+import sys
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import ledger
+from community import Community, CommunityError, Resident, Staff
+from community.notices import queue_reminders
+from community.people import create_staff, get_community, import_residents, read_resident_csv
+from community.rules import install_default_rules
+
+from . import demo
 
 
 def register(app):
     """Attach Linli's commands to the app's CLI."""
-    app.cli.add_command(init_db)
-    app.cli.add_command(ledger_group)
+    for command in (init_db, ledger_group, create_staff_command, import_residents_command,
+                    demo_data, queue_reminders_command):
+        app.cli.add_command(command)
+
+
+def migrate_and_seed():
+    """Migrate the schema and install the default point rules."""
+    applied = ledger.migrate(current_app.config["MIGRATIONS_DIR"])
+    install_default_rules()
+    return applied
 
 
 @click.command("init-db")
@@ -18,8 +37,11 @@ def register(app):
 def init_db():
     """Create the database or migrate it to the current schema (safe to run twice)."""
     with ledger.db.connection_context():
-        applied = ledger.migrate(current_app.config["MIGRATIONS_DIR"])
+        applied = migrate_and_seed()
+        empty = not Community.select().exists()
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    if empty:
+        click.echo("no communities yet: `flask --app web demo-data` creates a demo district")
 
 
 @click.group("ledger", cls=AppGroup)
@@ -37,3 +59,73 @@ def ledger_verify():
     click.echo(report.summary())
     if not report.ok:
         raise SystemExit(1)
+
+
+@click.command("create-staff")
+@click.argument("username")
+@click.option("--role", type=click.Choice(Staff.ROLES), required=True, help="What the user may do.")
+@click.option("--community", "community_code", help="Community code (not for admins).")
+@click.option("--password", help="Password; asked for when omitted (or generated with --generate).")
+@click.option("--generate", is_flag=True, help="Generate a password and print it once.")
+@with_appcontext
+def create_staff_command(username, role, community_code, password, generate):
+    """Create a staff user with a role in a community."""
+    if generate:
+        password = secrets.token_urlsafe(12)
+    elif not password:
+        password = getpass.getpass("Password: ")
+    try:
+        with ledger.db.connection_context():
+            community = get_community(community_code) if community_code else None
+            staff = create_staff(username, password, role, community)
+    except CommunityError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {staff.role} {staff.username}" + (f" password: {password}" if generate else ""))
+
+
+@click.command("import-residents")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every row and report, but create nothing.")
+@with_appcontext
+def import_residents_command(csv_file, dry_run):
+    """Register residents from a CSV file with columns name, phone, community[, language, grid, unit]."""
+    try:
+        with ledger.db.connection_context():
+            rows = read_resident_csv(csv_file.read_bytes())
+            with click.progressbar(length=len(rows), label="importing", file=sys.stderr) as bar:
+                report = import_residents(
+                    rows, dry_run=dry_run, region=current_app.config["DEFAULT_REGION"], progress=bar.update
+                )
+    except (CommunityError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {csv_file}: {exc}") from None
+    for line, message in report.errors:
+        click.echo(f"line {line}: {message}", err=True)
+    verb = "would create" if dry_run else "created"
+    click.echo(f"{verb} {report.created} residents, {len(report.errors)} rows with errors")
+    if report.errors:
+        raise SystemExit(1)
+
+
+@click.command("demo-data")
+@click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) when residents exist.")
+@with_appcontext
+def demo_data(if_empty):
+    """Fill an empty database with a demo district: communities, staff, residents, activities."""
+    with ledger.db.connection_context():
+        migrate_and_seed()
+        if Resident.select().exists():
+            if if_empty:
+                return
+            raise click.ClickException("the database already has residents; demo data goes into an empty one")
+        credentials = demo.create_demo_data()
+    click.echo("demo staff (shown once):")
+    for username, role, password in credentials:
+        click.echo(f"  {username:<14} {role:<12} {password}")
+
+
+@click.command("queue-reminders")
+@with_appcontext
+def queue_reminders_command():
+    """Queue tomorrow's activity reminders (once per sign-up; safe to run often)."""
+    with ledger.db.connection_context():
+        click.echo(f"queued {queue_reminders()} reminders")

@@ -1,0 +1,184 @@
+"""Activities: list, create, edit, cancel, roster, sign up a resident, confirm a roster."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from community import Community, CommunityError, Signup, Staff
+from community import activities as service
+from community.awards import awaiting_second_confirmation, confirm_participation, reject_participation
+from community.errors import ResidentNotFound
+from community.people import can_act, find_resident, visible_communities
+from community.rules import current_rules
+
+from .auth import current_staff, roles_required
+from .forms import ActionForm, ActivityForm, JoinForm, OptionalReasonForm, choices
+from .i18n import error_message
+from .util import community_choices, region, to_local, to_utc
+
+bp = Blueprint("activities", __name__, url_prefix="/activities")
+COORDINATOR = Staff.COORDINATOR
+
+
+def _activity_for_staff(activity_id):
+    activity = service.get_activity(activity_id)
+    if not can_act(current_staff(), activity.community, COORDINATOR):
+        abort(403)
+    return activity
+
+
+def _fill_choices(form):
+    language = str(get_locale())
+    form.community.choices = community_choices(language)
+    form.category.choices = choices((r.category, r.name(language)) for r in current_rules())
+
+
+@bp.get("/")
+@roles_required(COORDINATOR)
+def index():
+    """Every activity in the staff member's communities."""
+    activities = service.activities_for(visible_communities(current_staff()))
+    return render_template("activities/index.html", activities=activities)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(COORDINATOR)
+def new():
+    """Create an activity."""
+    form = ActivityForm()
+    _fill_choices(form)
+    if form.validate_on_submit():
+        try:
+            activity = service.create_activity(
+                current_staff(),
+                Community.get_by_id(form.community.data),
+                title=form.title.data,
+                category=form.category.data,
+                starts_at=to_utc(form.starts_at.data),
+                ends_at=to_utc(form.ends_at.data),
+                capacity=form.capacity.data,
+                description=form.description.data,
+                place=form.place.data,
+            )
+        except CommunityError as exc:
+            flash(error_message(exc), "error")
+        else:
+            flash(_("Activity %(code)s created.", code=activity.code), "success")
+            return redirect(url_for(".show", activity_id=activity.id))
+    return render_template("activities/form.html", form=form, activity=None)
+
+
+@bp.route("/<int:activity_id>/edit", methods=["GET", "POST"])
+@roles_required(COORDINATOR)
+def edit(activity_id):
+    """Change an open activity."""
+    activity = _activity_for_staff(activity_id)
+    form = ActivityForm(obj=activity if request.method == "GET" else None)
+    _fill_choices(form)
+    form.community.choices = choices([(activity.community_id, activity.community.name(str(get_locale())))])
+    if request.method == "GET":
+        form.community.data = activity.community_id
+        form.starts_at.data = to_local(activity.starts_at)
+        form.ends_at.data = to_local(activity.ends_at)
+    if form.validate_on_submit():
+        try:
+            service.edit_activity(
+                current_staff(), activity,
+                title=form.title.data, description=form.description.data, place=form.place.data,
+                category=form.category.data, capacity=form.capacity.data,
+                starts_at=to_utc(form.starts_at.data), ends_at=to_utc(form.ends_at.data),
+            )
+        except CommunityError as exc:
+            flash(error_message(exc), "error")
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for(".show", activity_id=activity.id))
+    return render_template("activities/form.html", form=form, activity=activity)
+
+
+@bp.get("/<int:activity_id>")
+@roles_required(COORDINATOR)
+def show(activity_id):
+    """An activity with its roster and the actions on it."""
+    activity = _activity_for_staff(activity_id)
+    roster = service.roster(activity)
+    progress = {
+        s.id: awaiting_second_confirmation(s) for s in roster if s.state in Signup.PENDING
+    }
+    return render_template(
+        "activities/show.html", activity=activity, roster=roster, progress=progress,
+        join_form=JoinForm(), action_form=ActionForm(), cancel_form=OptionalReasonForm(),
+    )
+
+
+@bp.post("/<int:activity_id>/cancel")
+@roles_required(COORDINATOR)
+def cancel(activity_id):
+    """Cancel an activity; everyone on it is told."""
+    activity = _activity_for_staff(activity_id)
+    form = OptionalReasonForm()
+    if form.validate_on_submit():
+        service.cancel_activity(current_staff(), activity, form.reason.data or "")
+        flash(_("Activity cancelled; the residents on it will be told."), "success")
+    return redirect(url_for(".show", activity_id=activity.id))
+
+
+@bp.post("/<int:activity_id>/join")
+@roles_required(COORDINATOR)
+def join(activity_id):
+    """Sign a resident up on their behalf, by phone number."""
+    activity = _activity_for_staff(activity_id)
+    form = JoinForm()
+    if form.validate_on_submit():
+        resident = find_resident(phone=form.phone.data, region=region())
+        if resident is None:
+            raise ResidentNotFound()
+        signup = service.join(resident, activity, staff=current_staff())
+        if signup.state == Signup.SIGNED_UP:
+            flash(_("Signed up."), "success")
+        else:
+            flash(_("The activity is full: on the waitlist."), "success")
+    return redirect(url_for(".show", activity_id=activity.id))
+
+
+@bp.post("/<int:activity_id>/signups/<int:signup_id>/cancel")
+@roles_required(COORDINATOR)
+def cancel_signup(activity_id, signup_id):
+    """Cancel a resident's sign-up on their behalf."""
+    activity = _activity_for_staff(activity_id)
+    if ActionForm().validate_on_submit():
+        signup = Signup.get_or_none((Signup.id == signup_id) & (Signup.activity == activity.id))
+        if signup is None:
+            abort(404)
+        service.cancel(signup.resident, activity, staff=current_staff())
+        flash(_("Sign-up cancelled."), "success")
+    return redirect(url_for(".show", activity_id=activity.id))
+
+
+@bp.post("/<int:activity_id>/confirm")
+@roles_required(COORDINATOR)
+def confirm_roster(activity_id):
+    """Confirm the ticked sign-ups and reject those given a reason, in one submission."""
+    activity = _activity_for_staff(activity_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    staff = current_staff()
+    ticked = {int(v) for v in request.form.getlist("confirm") if v.isdigit()}
+    confirmed = rejected = 0
+    problems = []
+    for signup in Signup.select().where((Signup.activity == activity.id) & Signup.state.in_(Signup.PENDING)):
+        reason = (request.form.get(f"reject-{signup.id}") or "").strip()
+        try:
+            if reason:
+                reject_participation(staff, signup, reason)
+                rejected += 1
+            elif signup.id in ticked:
+                confirm_participation(staff, signup)
+                confirmed += 1
+        except CommunityError as exc:
+            problems.append(f"{signup.resident.display_name}: {error_message(exc)}")
+    flash(_("%(confirmed)d confirmed, %(rejected)d rejected.", confirmed=confirmed, rejected=rejected),
+          "success")
+    for problem in problems:
+        flash(problem, "error")
+    return redirect(url_for(".show", activity_id=activity.id))

@@ -1,0 +1,96 @@
+"""Staff login (Flask-Login) and the role check every staff route carries."""
+
+import functools
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from community import Staff
+from community.errors import BadCredentials
+from community.people import authenticate
+
+from .forms import LoginForm
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.session_protection = "strong"
+
+
+class StaffUser(UserMixin):
+    """The logged-in staff member, as Flask-Login sees them."""
+
+    def __init__(self, staff):
+        self.staff = staff
+
+    def get_id(self):
+        return str(self.staff.id)
+
+    @property
+    def is_active(self):
+        return self.staff.active
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    staff = Staff.get_or_none(Staff.id == int(user_id)) if user_id.isdigit() else None
+    return StaffUser(staff) if staff is not None and staff.active else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    flash(_("Please log in."), "warning")
+    return redirect(url_for("auth.login", next=request.full_path))
+
+
+def roles_required(*roles):
+    """Let only logged-in staff with one of `roles` (admins always) into the view; 403 otherwise."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            staff = current_user.staff
+            if staff.role != Staff.ADMIN and staff.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def current_staff():
+    """The logged-in staff model."""
+    return current_user.staff
+
+
+def _safe_next(target):
+    # Only paths on this site: never an absolute URL an attacker put in ?next=.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("home.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Log a staff member in."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            staff = authenticate(form.username.data, form.password.data)
+        except BadCredentials:
+            flash(_("Wrong username or password."), "error")
+        else:
+            login_user(StaffUser(staff))
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    """Log out."""
+    logout_user()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,79 @@
+"""Demo data: a small living district so a newcomer sees Linli working."""
+
+import datetime
+import random
+import secrets
+
+from community import Staff
+from community import activities as act
+from community.awards import confirm_participation, report_deed
+from community.people import create_community, create_staff, register_resident
+from ledger.models import utcnow
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑"
+GIVEN = [
+    "秀英", "桂兰", "建国", "志强", "丽华", "明", "芳",
+    "伟", "静", "海燕", "国庆", "玉兰", "德福", "美玲",
+]
+ACTIVITIES = [
+    ("volunteering", "安全检查宣传", "Safety check outreach", "镇海街道"),
+    ("volunteering", "垃圾分类值守", "Waste-sorting duty", "东梅小区门口"),
+    ("mediation", "邻里纠纷调解", "Neighbour dispute mediation", "社区服务中心"),
+    ("rescue", "防汛应急演练", "Flood rescue drill", "木兰溪岸"),
+]
+
+
+def create_demo_data(seed=7):
+    """Create the demo district and return (username, role, password) for each staff user."""
+    rng = random.Random(seed)
+    district = create_community("LC", "荔城区", "Licheng District", "district")
+    street = create_community("ZH", "镇海街道", "Zhenhai Street", "street", parent=district)
+    communities = [
+        create_community("DM", "东梅社区", "Dongmei Community", parent=street),
+        create_community("GC", "拱辰社区", "Gongchen Community", parent=street),
+    ]
+    credentials = []
+
+    def staff(username, role, community=None):
+        password = secrets.token_urlsafe(9)
+        credentials.append((username, role, password))
+        return create_staff(username, password, role, community, display_name=username)
+
+    admin = staff("admin", Staff.ADMIN)
+    coordinators = {}
+    for c in communities:
+        code = c.code.lower()
+        coordinators[c.id] = [staff(f"{code}-coord", Staff.COORDINATOR, c),
+                              staff(f"{code}-coord2", Staff.COORDINATOR, c)]
+        staff(f"{code}-clerk", Staff.CLERK, c)
+
+    residents = []
+    for i in range(50):
+        community = communities[i % 2]
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+        residents.append(register_resident(
+            community, name, phone=f"+86138{i:08d}", language="en" if i % 10 == 0 else "zh_Hans",
+            grid_label=f"{community.code}-G{i % 5 + 1}", unit_label=f"U{i % 12 + 1}", staff=admin,
+        ))
+
+    now = utcnow()
+    for c in communities:
+        locals_ = [r for r in residents if r.community_id == c.id]
+        first, second = coordinators[c.id]
+        for n, (category, title_zh, _title_en, place) in enumerate(ACTIVITIES):
+            for days in (-14 + n, 3 + n):
+                starts = (now + datetime.timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+                activity = act.create_activity(
+                    first, c, title=title_zh, category=category, starts_at=starts,
+                    ends_at=starts + datetime.timedelta(hours=2), capacity=8, place=place,
+                )
+                before = starts - datetime.timedelta(days=2)
+                for resident in rng.sample(locals_, 6):
+                    signup = act.join(resident, activity, now=before)
+                    if days < 0:
+                        confirm_participation(first, signup)
+                        if category == "rescue":
+                            confirm_participation(second, signup)
+        deed = report_deed(first, locals_[0], "rescue", "扶起摔倒的老人并送医")
+        confirm_participation(first, deed)
+    return credentials

@@ -1,0 +1,80 @@
+"""Forms (Flask-WTF: every form carries a CSRF token)."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+
+def choices(pairs):
+    """(value, label) pairs as WTForms select options."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+LANGUAGE_CHOICES = choices([("zh_Hans", "中文"), ("en", "English")])
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=40)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class ActionForm(FlaskForm):
+    """A form with nothing but its CSRF token, for buttons that change state."""
+
+
+class ActivityForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=100)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=2000)])
+    community = SelectField(_l("Community"), coerce=int)
+    category = SelectField(_l("Category"))
+    starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
+    ends_at = DateTimeLocalField(_l("Ends"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
+    place = StringField(_l("Place"), validators=[Length(max=100)])
+    capacity = IntegerField(_l("Capacity"), validators=[InputRequired(), NumberRange(min=1, max=10_000)])
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+
+
+class OptionalReasonForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+
+
+class JoinForm(FlaskForm):
+    phone = StringField(_l("Resident's phone number"), validators=[DataRequired(), Length(max=32)])
+
+
+class DeedForm(FlaskForm):
+    phone = StringField(_l("Resident's phone number"), validators=[DataRequired(), Length(max=32)])
+    category = SelectField(_l("Category"))
+    note = StringField(_l("What happened"), validators=[DataRequired(), Length(max=200)])
+
+
+class ResidentForm(FlaskForm):
+    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
+    phone = StringField(_l("Phone number"), validators=[Optional(), Length(max=32)])
+    community = SelectField(_l("Community"), coerce=int)
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
+    grid_label = StringField(_l("Grid"), validators=[Length(max=40)])
+    unit_label = StringField(_l("Unit"), validators=[Length(max=40)])
+    sms_opt_out = BooleanField(_l("No SMS (opted out)"))
+
+
+class RuleForm(FlaskForm):
+    category = StringField(_l("Category"), validators=[DataRequired(), Length(max=30)])
+    points = StringField(_l("Points"), validators=[DataRequired(), Length(max=20)])
+    confirmations_required = SelectField(_l("Confirmations needed"), coerce=int,
+                                         choices=choices([(1, "1"), (2, "2")]))
+    name_zh = StringField(_l("Chinese name"), validators=[Optional(), Length(max=40)])
+    name_en = StringField(_l("English name"), validators=[Optional(), Length(max=40)])

@@ -1,0 +1,109 @@
+"""Residents: search, register, detail with balance and passbook, edit, close."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+import ledger
+from community import Community, CommunityError, Signup, Staff
+from community import people as service
+
+from .auth import current_staff, roles_required
+from .forms import ActionForm, ResidentForm, choices
+from .i18n import error_message
+from .util import community_choices, region
+
+bp = Blueprint("residents", __name__, url_prefix="/residents")
+COORDINATOR = Staff.COORDINATOR
+PAGE = 20
+
+
+def _resident_for_staff(resident_id):
+    resident = service.get_resident(resident_id)
+    if not service.can_act(current_staff(), resident.community, COORDINATOR):
+        abort(403)
+    return resident
+
+
+@bp.get("/")
+@roles_required(COORDINATOR)
+def index():
+    """Search residents by name or phone number."""
+    q = request.args.get("q", "")[:60]
+    residents = service.search_residents(current_staff(), q, region=region())
+    return render_template("residents/index.html", residents=residents, q=q, mask=service.mask_phone)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(COORDINATOR)
+def new():
+    """Register a resident."""
+    form = ResidentForm()
+    form.community.choices = community_choices(str(get_locale()))
+    if form.validate_on_submit():
+        try:
+            resident = service.register_resident(
+                Community.get_by_id(form.community.data), form.display_name.data,
+                phone=form.phone.data or None, language=form.language.data,
+                grid_label=form.grid_label.data, unit_label=form.unit_label.data,
+                region=region(), staff=current_staff(),
+            )
+        except CommunityError as exc:
+            flash(error_message(exc), "error")
+        else:
+            flash(_("Resident registered."), "success")
+            return redirect(url_for(".show", resident_id=resident.id))
+    return render_template("residents/form.html", form=form, resident=None)
+
+
+@bp.route("/<int:resident_id>/edit", methods=["GET", "POST"])
+@roles_required(COORDINATOR)
+def edit(resident_id):
+    """Edit a resident's details."""
+    resident = _resident_for_staff(resident_id)
+    form = ResidentForm(obj=resident if request.method == "GET" else None)
+    form.community.choices = choices([(resident.community_id, resident.community.name(str(get_locale())))])
+    if request.method == "GET":
+        form.community.data = resident.community_id
+    if form.validate_on_submit():
+        try:
+            service.update_resident(
+                current_staff(), resident, display_name=form.display_name.data,
+                phone=form.phone.data or None, language=form.language.data,
+                grid_label=form.grid_label.data, unit_label=form.unit_label.data,
+                sms_opt_out=form.sms_opt_out.data, region=region(),
+            )
+        except CommunityError as exc:
+            flash(error_message(exc), "error")
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for(".show", resident_id=resident.id))
+    return render_template("residents/form.html", form=form, resident=resident)
+
+
+@bp.get("/<int:resident_id>")
+@roles_required(COORDINATOR)
+def show(resident_id):
+    """A resident: details, balance, passbook history (paginated) and awards."""
+    resident = _resident_for_staff(resident_id)
+    before = request.args.get("before", type=int)
+    lines = ledger.history(resident.account_id, limit=PAGE, before=before)
+    awards = list(
+        Signup.select().where(Signup.resident == resident.id).order_by(Signup.id.desc()).limit(50)
+    )
+    return render_template(
+        "residents/show.html", resident=resident, balance=ledger.balance(resident.account_id),
+        lines=lines, next_cursor=lines[-1].cursor if len(lines) == PAGE else None,
+        awards=awards, action_form=ActionForm(), mask=service.mask_phone,
+    )
+
+
+@bp.post("/<int:resident_id>/close")
+@roles_required(COORDINATOR)
+def close(resident_id):
+    """Close a resident's account (history stays)."""
+    resident = _resident_for_staff(resident_id)
+    if ActionForm().validate_on_submit():
+        service.close_resident(current_staff(), resident)
+        flash(_("The resident's account is closed."), "success")
+    return redirect(url_for(".show", resident_id=resident.id))

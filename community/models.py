@@ -163,6 +163,8 @@ class Notice(BaseModel):
     created_at = DateTimeField(default=utcnow)
     next_attempt_at = DateTimeField(default=utcnow)
     sent_at = DateTimeField(null=True)
+    provider_id = CharField(max_length=64, default="", index=True)
+    delivery_status = CharField(max_length=40, default="")
 
 
 class AuditEvent(BaseModel):

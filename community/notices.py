@@ -8,7 +8,10 @@ from peewee import IntegrityError
 from ledger import db
 from ledger.models import utcnow
 
-from .models import Activity, Notice, Signup
+from .audit import record
+from .errors import InvalidInput
+from .models import Activity, Notice, Resident, Signup, Staff
+from .people import authorize
 
 # Kinds of notice and the parameters each carries (rendered by the channels).
 SIGNED_UP, WAITLISTED, PROMOTED = "signed_up", "waitlisted", "promoted"
@@ -70,3 +73,33 @@ def pending_notices(resident=None, limit=100):
     if resident is not None:
         query = query.where(Notice.resident == resident)
     return list(query)
+
+
+ANNOUNCEMENT = "announcement"
+MAX_ANNOUNCEMENT = 300
+
+
+def announcement_audience(community):
+    """Active residents of a community who can be reached (opted-out SMS users need Telegram)."""
+    return list(
+        Resident.select().where(
+            (Resident.community == community)
+            & (Resident.status != Resident.CLOSED)
+            & (Resident.telegram_id.is_null(False) | (~Resident.sms_opt_out & Resident.phone.is_null(False)))
+        )
+    )
+
+
+def announce(staff, community, text):
+    """Queue an announcement to every reachable resident of a community; return how many."""
+    authorize(staff, community, Staff.COORDINATOR)
+    text = " ".join((text or "").split())
+    if not text or len(text) > MAX_ANNOUNCEMENT or not text.isprintable():
+        raise InvalidInput(f"an announcement is 1 to {MAX_ANNOUNCEMENT} printable characters")
+    audience = announcement_audience(community)
+    with db.atomic():
+        for resident in audience:
+            queue_notice(ANNOUNCEMENT, resident, text=text)
+        record(staff, "announcement.send", f"community:{community.code}", {"text": text, "to": len(audience)},
+               community=community)
+    return len(audience)

@@ -10,9 +10,10 @@ from flask import Flask, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import ledger
+from botapp.dialogue import Dialogue
 from community import CommunityError
 
-from . import activities, admin, awards, cli, health, home, i18n, residents
+from . import activities, admin, awards, channels, cli, health, home, i18n, residents, sms
 from .auth import bp as auth_bp
 from .auth import login_manager
 
@@ -39,6 +40,11 @@ def _from_environment(instance_path):
         "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "DEFAULT_REGION": env("DEFAULT_REGION", "CN"),
         "TIMEZONE": env("TIMEZONE", "Asia/Shanghai"),
+        "TWILIO_ACCOUNT_SID": env("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": env("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_FROM_NUMBER": env("TWILIO_FROM_NUMBER", ""),
+        "SMS_PRICE_PER_SEGMENT": env("SMS_PRICE_PER_SEGMENT", "0.05"),
+        "TELEGRAM_BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", ""),
     }
 
 
@@ -56,6 +62,7 @@ def create_app(test_config=None):
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        SMS_PRICE_PER_SEGMENT="0.05",
     )
     app.config.update(_from_environment(app.instance_path) if test_config is None else test_config)
     app.config["MIGRATIONS_DIR"] = str(PROJECT_ROOT / "migrations")
@@ -69,8 +76,12 @@ def create_app(test_config=None):
     i18n.init_babel(app, str(PROJECT_ROOT / "translations"))
     _jinja_helpers(app)
 
+    app.extensions["linli.dialogue"] = Dialogue(
+        str(PROJECT_ROOT / "translations"), region=app.config["DEFAULT_REGION"], timezone=app.config["TIMEZONE"]
+    )
+    csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
-                      admin.bp):
+                      admin.bp, sms.bp, channels.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(CommunityError, _domain_error)

@@ -10,6 +10,8 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import ledger
+from botapp import sms
+from botapp.segments import segments
 from community import Community, CommunityError, Resident, Staff
 from community.notices import queue_reminders
 from community.people import create_staff, get_community, import_residents, read_resident_csv
@@ -21,7 +23,7 @@ from . import demo
 def register(app):
     """Attach Linli's commands to the app's CLI."""
     for command in (init_db, ledger_group, create_staff_command, import_residents_command,
-                    demo_data, queue_reminders_command):
+                    demo_data, queue_reminders_command, chat):
         app.cli.add_command(command)
 
 
@@ -129,3 +131,20 @@ def queue_reminders_command():
     """Queue tomorrow's activity reminders (once per sign-up; safe to run often)."""
     with ledger.db.connection_context():
         click.echo(f"queued {queue_reminders()} reminders")
+
+
+@click.command("chat")
+@click.argument("phone")
+@with_appcontext
+def chat(phone):
+    """Talk to Linli as the SMS resident PHONE: one message a line, replies with their segment counts."""
+    dialogue = current_app.extensions["linli.dialogue"]
+    click.echo("type a message and press Enter (Ctrl-D to quit)", err=True)
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        with ledger.db.connection_context():
+            reply = sms.receive(dialogue, f"chat-{secrets.token_hex(8)}", phone, text)
+        if reply is None:
+            click.echo("(no reply)")
+        else:
+            click.echo(f"{reply}\n[{segments(reply)} SMS segment(s)]")

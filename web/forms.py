@@ -10,6 +10,7 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
+    SubmitField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
@@ -78,3 +79,15 @@ class RuleForm(FlaskForm):
                                          choices=choices([(1, "1"), (2, "2")]))
     name_zh = StringField(_l("Chinese name"), validators=[Optional(), Length(max=40)])
     name_en = StringField(_l("English name"), validators=[Optional(), Length(max=40)])
+
+
+class SimulatorForm(FlaskForm):
+    phone = StringField(_l("Phone number"), validators=[DataRequired(), Length(max=32)])
+    message = StringField(_l("Message"), validators=[DataRequired(), Length(max=1600)])
+
+
+class AnnounceForm(FlaskForm):
+    community = SelectField(_l("Community"), coerce=int)
+    text = TextAreaField(_l("Announcement"), validators=[DataRequired(), Length(max=300)])
+    preview = SubmitField(_l("Preview"))
+    send = SubmitField(_l("Send"))

@@ -1,0 +1,37 @@
+"""What the dialogue remembers: each sender's conversation state, and inbound messages seen."""
+
+import datetime
+
+from peewee import BooleanField, CharField, DateTimeField, TextField
+
+from ledger.models import BaseModel, utcnow
+
+
+class Conversation(BaseModel):
+    """One sender on one channel: where their dialogue stands and what is left to show."""
+
+    channel = CharField(max_length=12)
+    address = CharField(max_length=40)
+    state = CharField(max_length=30, default="")
+    data = TextField(default="{}")
+    language = CharField(max_length=8, default="zh_Hans")
+    opted_out = BooleanField(default=False)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("channel", "address"), True),)
+
+
+class Inbound(BaseModel):
+    """A provider's message or update id, kept so a redelivery has no second effect."""
+
+    key = CharField(max_length=80, unique=True)
+    address = CharField(max_length=40, default="", index=True)
+    reply = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+def forget_old_inbound(days=8):
+    """Forget message and update ids older than `days`: Telegram reuses update ids after a week."""
+    cutoff = utcnow() - datetime.timedelta(days=days)
+    return Inbound.delete().where(Inbound.created_at < cutoff).execute()

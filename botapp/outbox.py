@@ -1,0 +1,175 @@
+"""Draining the notices outbox: claim, render in the resident's language, send, mark.
+
+Several workers may drain at once: a claim is a conditional UPDATE to "sending" with a lease
+(PostgreSQL picks rows with SKIP LOCKED). A worker that dies between sending and marking leaves
+the notice "sending"; when the lease runs out it is claimed again, so a notice is never lost.
+Neither Telegram nor Twilio takes an idempotency key, so in that one case it may arrive twice.
+"""
+
+import datetime
+import json
+import logging
+
+import ledger
+from community import Notice, Resident
+from community import notices as kinds
+from community.people import mask_phone
+from ledger import db
+from ledger.models import utcnow
+
+from .dialogue import SMS, TELEGRAM, short, truncate
+from .segments import fits
+
+log = logging.getLogger(__name__)
+
+SENDING, SKIPPED = "sending", "skipped"
+LOG = "log"
+LEASE = datetime.timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+
+
+class TemporaryFailure(Exception):
+    """The provider could not take the message now; try again later."""
+
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(Exception):
+    """The provider refused the message for good (blocked bot, invalid number)."""
+
+
+# --- claiming and marking ----------------------------------------------------------------------
+
+
+def claim(limit=20, now=None, lease=LEASE):
+    """Take up to `limit` due notices for this worker; return them."""
+    now = now or utcnow()
+    with db.atomic():
+        # Notices whose worker died mid-send come back once their lease has run out.
+        Notice.update(status=Notice.PENDING).where(
+            (Notice.status == SENDING) & (Notice.next_attempt_at <= now)
+        ).execute()
+        due = (
+            Notice.select(Notice.id)
+            .where((Notice.status == Notice.PENDING) & (Notice.next_attempt_at <= now))
+            .order_by(Notice.id)
+            .limit(limit)
+        )
+        if ledger.is_postgresql():
+            due = due.for_update(skip_locked=True)
+        ids = [n.id for n in due]
+        if not ids:
+            return []
+        Notice.update(status=SENDING, attempts=Notice.attempts + 1, next_attempt_at=now + lease).where(
+            Notice.id.in_(ids) & (Notice.status == Notice.PENDING)
+        ).execute()
+    return list(Notice.select().where(Notice.id.in_(ids) & (Notice.status == SENDING)).order_by(Notice.id))
+
+
+def mark_sent(notice, channel, provider_id=""):
+    """Record that the notice went out."""
+    Notice.update(status=Notice.SENT, channel=channel, provider_id=provider_id or "", sent_at=utcnow(),
+                  last_error="").where(Notice.id == notice.id).execute()
+
+
+def mark_skipped(notice, why):
+    """Record that the resident cannot be reached (no channel, opted out)."""
+    Notice.update(status=SKIPPED, last_error=why[:500]).where(Notice.id == notice.id).execute()
+
+
+def mark_retry(notice, error, retry_after=None, now=None, max_attempts=MAX_ATTEMPTS):
+    """Put the notice back with exponential backoff, or give up after `max_attempts` tries."""
+    now = now or utcnow()
+    if notice.attempts >= max_attempts:
+        Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(Notice.id == notice.id).execute()
+        log.warning("notice %s failed for good after %d attempts", notice.id, notice.attempts)
+        return
+    delay = retry_after if retry_after is not None else min(3600, 15 * 2 ** (notice.attempts - 1))
+    Notice.update(status=Notice.PENDING, last_error=str(error)[:500],
+                  next_attempt_at=now + datetime.timedelta(seconds=delay)).where(Notice.id == notice.id).execute()
+
+
+def mark_failed(notice, error):
+    """Give up on a notice the provider refused for good; staff see it as failed."""
+    Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(Notice.id == notice.id).execute()
+
+
+def record_delivery_status(provider_id, status, error_code=""):
+    """Store a provider's delivery status callback on the notice it belongs to."""
+    if not provider_id:
+        return 0
+    detail = f"{status[:20]}" + (f" ({error_code[:10]})" if error_code else "")
+    return Notice.update(delivery_status=detail).where(Notice.provider_id == provider_id[:64]).execute()
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def render(notice, resident, dialogue, channel):
+    """The notice's text in the resident's language, within the SMS budget on SMS."""
+    _ = dialogue.gettext(resident.language)
+    p = json.loads(notice.params or "{}")
+    points = ledger.format_amount(p.get("points", 0))
+    balance = ledger.format_amount(p.get("balance", 0))
+    title = short(p.get("title", ""))
+    code = p.get("activity", "")
+    when = dialogue.local(datetime.datetime.fromisoformat(p["starts_at"])) if p.get("starts_at") else ""
+    reason = short(p.get("reason", ""), 40)
+    place = short(p.get("place", "")) or "-"
+    templates = {
+        kinds.SIGNED_UP: lambda t: _("Signed up: %(code)s %(title)s, %(when)s.", code=code, title=t, when=when),
+        kinds.WAITLISTED: lambda t: _("Waitlisted: %(code)s %(title)s. We will tell you if a place frees up.",
+                                      code=code, title=t),
+        kinds.PROMOTED: lambda t: _("Good news: a place freed up. You are signed up for %(code)s %(title)s, "
+                                    "%(when)s.", code=code, title=t, when=when),
+        kinds.CANCELLED: lambda t: _("Your sign-up for %(code)s %(title)s is cancelled.", code=code, title=t),
+        kinds.CONFIRMED: lambda t: _("+%(points)s points for %(title)s. Balance: %(balance)s.",
+                                     points=points, title=t, balance=balance),
+        kinds.REJECTED: lambda t: _("Not confirmed: %(title)s. Reason: %(reason)s", title=t,
+                                    reason=reason),
+        kinds.REVERSED: lambda t: _("An award of %(points)s points was reversed: %(reason)s. Balance: "
+                                    "%(balance)s.", points=points, reason=reason, balance=balance),
+        kinds.ACTIVITY_CANCELLED: lambda t: _("Cancelled: %(code)s %(title)s. %(reason)s", code=code, title=t,
+                                              reason=reason),
+        kinds.REMINDER: lambda t: _("Reminder: %(code)s %(title)s, %(when)s at %(place)s.", code=code, title=t,
+                                    when=when, place=place),
+        "announcement": lambda t: p.get("text", ""),
+    }
+    make = templates.get(notice.kind)
+    if make is None:
+        return _("You have a new message from your community.")
+    text = make(title)
+    if channel == SMS:
+        while not fits(text) and title:
+            title = truncate(title[:-1], "")
+            text = make(title)
+        if not fits(text):
+            text = truncate(text, "")
+    return text
+
+
+def choose_channel(resident, telegram_ready, sms_ready):
+    """Telegram if linked, else SMS unless opted out; `None` when the resident cannot be reached."""
+    if resident.telegram_id and telegram_ready:
+        return TELEGRAM
+    if resident.phone and not resident.sms_opt_out:
+        return SMS if sms_ready else LOG
+    if resident.telegram_id:
+        return LOG
+    return None
+
+
+def recent_notices(resident, limit=10):
+    """A resident's latest notices, newest first (for the simulator)."""
+    return list(Notice.select().where(Notice.resident == resident.id).order_by(Notice.id.desc()).limit(limit))
+
+
+def resident_of(notice):
+    return Resident.get_by_id(notice.resident_id)
+
+
+def log_line(resident, channel, text):
+    """What the log says of a notice: never a full phone number."""
+    return f"notice to {mask_phone(resident.phone) or 'telegram user'} via {channel}: {text}"

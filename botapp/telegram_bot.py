@@ -1,0 +1,157 @@
+"""The Telegram adapter: python-telegram-bot handlers over the channel-neutral dialogue."""
+
+import asyncio
+import logging
+
+from peewee import IntegrityError
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from ledger import db
+
+from .dialogue import TELEGRAM, Dialogue
+from .models import Inbound
+
+log = logging.getLogger(__name__)
+SORRY = "出错了，请稍后再试。 Something went wrong; please try again."
+
+#: Telegram commands and the dialogue words they stand for.
+COMMANDS = {
+    "start": "HELP", "help": "HELP", "activities": "LIST", "mine": "MINE", "balance": "BAL",
+    "history": "HIST", "language": "LANG", "join": "JOIN", "cancel": "CANCEL", "here": "HERE",
+}
+
+
+def _in_thread(function, *args, **kwargs):
+    """Run a database-touching function in a worker thread with its own connection."""
+
+    def work():
+        with db.connection_context():
+            return function(*args, **kwargs)
+
+    return asyncio.to_thread(work)
+
+
+def keyboard(reply):
+    """Inline buttons for a reply's choices, two a row."""
+    if not reply.buttons:
+        return None
+    rows = [reply.buttons[i:i + 2] for i in range(0, len(reply.buttons), 2)]
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.command[:64]) for b in row] for row in rows]
+    )
+
+
+class TelegramBot:
+    """Wires a Dialogue to a python-telegram-bot Application."""
+
+    def __init__(self, dialogue: Dialogue):
+        self.dialogue = dialogue
+
+    async def answer(self, update: Update, text: str) -> None:
+        """Run one message through the dialogue and send the reply to the chat."""
+        user = update.effective_user
+        reply = await _in_thread(self.dialogue.handle, TELEGRAM, str(user.id), text)
+        if not reply.silent and reply.full_text():
+            await update.effective_chat.send_message(reply.full_text(), reply_markup=keyboard(reply))
+
+    async def once_per_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Drop an update whose id was already handled (a redelivery has no second effect)."""
+
+        def first_time():
+            try:
+                with db.atomic():
+                    Inbound.create(key=f"tg:{context.bot.id}:{update.update_id}")
+                return True
+            except IntegrityError:
+                return False
+
+        if not await _in_thread(first_time):
+            log.info("update %s seen before; ignored", update.update_id)
+            raise ApplicationHandlerStop
+
+    async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Translate /command args into the dialogue's words."""
+        name = update.message.text.split()[0][1:].split("@", 1)[0].lower()
+        args = " ".join(context.args or [])
+        if name == "start" and args.startswith("here-"):  # deep link from a check-in QR code
+            await self.answer(update, f"HERE {args[5:]}")
+            return
+        word = COMMANDS.get(name, "HELP")
+        await self.answer(update, f"{word} {args}".strip() if word != "HELP" else word)
+        if name == "start" and not await _in_thread(self.dialogue.has_phone, TELEGRAM, str(update.effective_user.id)):
+            await update.effective_chat.send_message(
+                "📱", reply_markup=ReplyKeyboardMarkup(
+                    [[KeyboardButton("Share my phone number / 共享手机号", request_contact=True)]],
+                    one_time_keyboard=True, resize_keyboard=True,
+                )
+            )
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A /command we do not know: the help, never silence."""
+        await self.answer(update, "HELP")
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Plain text: the same words as an SMS."""
+        await self.answer(update, update.message.text)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An inline button: its data is the command it stands for."""
+        query = update.callback_query
+        try:
+            await query.answer()  # only stops the button's spinner: a late press still counts
+        except TelegramError as exc:
+            log.info("could not answer a button press: %s", exc)
+        await self.answer(update, query.data or "")
+
+    async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Link this Telegram user to the resident with the shared phone number (own number only)."""
+        contact = update.message.contact
+        user = update.effective_user
+        reply = await _in_thread(
+            self.dialogue.link_telegram, str(user.id), contact.phone_number, contact.user_id == user.id
+        )
+        await update.effective_chat.send_message(reply.full_text())
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log first; then tell the resident something went wrong, never a traceback."""
+        log.error("error while handling an update", exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat:
+            try:
+                await update.effective_chat.send_message(SORRY)
+            except TelegramError as exc:  # blocked by the user, or Telegram unreachable
+                log.info("could not send the apology: %s", exc)
+
+
+def build_application(token, dialogue, *, base_url="https://api.telegram.org/bot"):
+    """Build the PTB Application with Linli's handlers."""
+    bot = TelegramBot(dialogue)
+    application = (
+        Application.builder().token(token).base_url(base_url).concurrent_updates(False).build()
+    )
+    # Private chats only (a resident's points are nobody else's business), new messages only.
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    application.add_handler(TypeHandler(Update, bot.once_per_update), group=-1)
+    application.add_handler(CommandHandler(list(COMMANDS), bot.on_command, filters=private))
+    application.add_handler(MessageHandler(private & filters.COMMAND, bot.on_unknown_command))
+    application.add_handler(MessageHandler(private & filters.CONTACT, bot.on_contact))
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, bot.on_text))
+    application.add_handler(CallbackQueryHandler(bot.on_button))
+    application.add_error_handler(bot.on_error)
+    return application

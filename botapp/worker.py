@@ -1,0 +1,210 @@
+"""`python -m botapp.worker`: drain the notices outbox to Telegram and SMS, politely.
+
+Telegram allows about 30 messages a second overall and one a second per chat; SMS goes at the
+configured rate (SMS_RATE messages a second). A provider's temporary failure is retried with
+exponential backoff; after MAX_ATTEMPTS tries the notice is marked failed for staff to see.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+import ledger
+from community.notices import queue_reminders
+from ledger import db
+
+from . import outbox
+from .dialogue import SMS, TELEGRAM, Dialogue
+from .models import forget_old_inbound
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Pacer:
+    """Space sends out: at most `rate` a second overall, and `per_key` seconds apart per key."""
+
+    def __init__(self, rate, per_key=0.0, clock=time.monotonic):
+        self.interval = 1.0 / rate if rate else 0.0
+        self.per_key = per_key
+        self.clock = clock
+        self.next_any = 0.0
+        self.next_for = {}
+
+    def delay(self, key=None):
+        """Seconds to wait before the next send to `key`; books that send."""
+        now = self.clock()
+        start = max(now, self.next_any, self.next_for.get(key, 0.0) if key is not None else 0.0)
+        self.next_any = start + self.interval
+        if key is not None and self.per_key:
+            self.next_for[key] = start + self.per_key
+        return start - now
+
+
+class TelegramSender:
+    """Sends through PTB's Bot."""
+
+    def __init__(self, bot):
+        self.bot = bot
+        self.pacer = Pacer(rate=30, per_key=1.0)
+
+    async def send(self, resident, text):
+        await asyncio.sleep(self.pacer.delay(resident.telegram_id))
+        try:
+            message = await self.bot.send_message(chat_id=resident.telegram_id, text=text)
+        except RetryAfter as exc:
+            retry = exc.retry_after
+            raise outbox.TemporaryFailure("telegram asked us to slow down", retry_after=retry.total_seconds()
+                                          if hasattr(retry, "total_seconds") else retry) from None
+        except (Forbidden, BadRequest) as exc:
+            raise outbox.PermanentFailure(f"telegram refused: {exc.message}") from None
+        except (TimedOut, NetworkError) as exc:
+            raise outbox.TemporaryFailure(f"telegram unreachable: {exc.message}") from None
+        return str(message.message_id)
+
+
+class SmsSender:
+    """Sends through the twilio Client."""
+
+    def __init__(self, client, from_number, status_callback=None, rate=1.0):
+        self.client = client
+        self.from_number = from_number
+        self.status_callback = status_callback
+        self.pacer = Pacer(rate=rate)
+
+    async def send(self, resident, text):
+        await asyncio.sleep(self.pacer.delay())
+        try:
+            message = await asyncio.to_thread(
+                self.client.messages.create, to=resident.phone, from_=self.from_number, body=text,
+                **({"status_callback": self.status_callback} if self.status_callback else {}),
+            )
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.status >= 500:
+                raise outbox.TemporaryFailure(f"twilio {exc.status}: {exc.code}") from None
+            raise outbox.PermanentFailure(f"twilio {exc.status}: {exc.code}") from None
+        except (TwilioException, OSError) as exc:
+            raise outbox.TemporaryFailure(f"twilio unreachable: {type(exc).__name__}") from None
+        return message.sid
+
+
+class Worker:
+    """One drain loop over the outbox."""
+
+    def __init__(self, dialogue, telegram=None, sms=None, batch=20):
+        self.dialogue = dialogue
+        self.telegram = telegram
+        self.sms = sms
+        self.batch = batch
+
+    async def _db(self, function, *args, **kwargs):
+        def work():
+            with db.connection_context():
+                return function(*args, **kwargs)
+
+        return await asyncio.to_thread(work)
+
+    async def drain_once(self):
+        """Claim one batch and send it; return how many notices were handled."""
+        notices = await self._db(outbox.claim, self.batch)
+        for notice in notices:
+            await self.deliver(notice)
+        return len(notices)
+
+    async def deliver(self, notice):
+        resident = await self._db(outbox.resident_of, notice)
+        channel = outbox.choose_channel(resident, self.telegram is not None, self.sms is not None)
+        if channel is None:
+            await self._db(outbox.mark_skipped, notice, "no channel: opted out of SMS and no Telegram")
+            return
+        text = await self._db(outbox.render, notice, resident, self.dialogue,
+                              SMS if channel != TELEGRAM else TELEGRAM)
+        if channel == outbox.LOG:
+            log.info(outbox.log_line(resident, "log (channel not configured)", text))
+            await self._db(outbox.mark_sent, notice, outbox.LOG)
+            return
+        sender = self.telegram if channel == TELEGRAM else self.sms
+        try:
+            provider_id = await sender.send(resident, text)
+        except outbox.TemporaryFailure as exc:
+            log.warning("notice %s: %s", notice.id, exc)
+            await self._db(outbox.mark_retry, notice, exc, exc.retry_after)
+        except outbox.PermanentFailure as exc:
+            log.warning("notice %s: %s", notice.id, exc)
+            await self._db(outbox.mark_failed, notice, exc)
+        else:
+            await self._db(outbox.mark_sent, notice, channel, provider_id)
+
+    async def run(self, idle=1.0, stop=None, reminders_every=300):
+        """Drain until `stop` is set, sleeping `idle` seconds when there is nothing to send.
+
+        Every `reminders_every` seconds it also queues tomorrow's reminders (once per sign-up).
+        """
+        stop = stop or asyncio.Event()
+        next_reminders = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_reminders:
+                await self._db(queue_reminders)
+                await self._db(forget_old_inbound)
+                next_reminders = time.monotonic() + reminders_every
+            try:
+                handled = await self.drain_once()
+            except Exception:  # one bad batch must not stop the worker; log it and go on
+                log.exception("draining the outbox failed")
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+
+
+def build_worker(env):
+    """Build a worker from environment variables; unconfigured channels go to the log."""
+    dialogue = Dialogue(str(ROOT / "translations"), region=env.get("DEFAULT_REGION", "CN"),
+                        timezone=env.get("TIMEZONE", "Asia/Shanghai"))
+    telegram = None
+    if env.get("TELEGRAM_BOT_TOKEN"):
+        bot = Bot(env["TELEGRAM_BOT_TOKEN"], base_url=env.get("TELEGRAM_API_BASE", "https://api.telegram.org/bot"))
+        telegram = TelegramSender(bot)
+    sms = None
+    if env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN") and env.get("TWILIO_FROM_NUMBER"):
+        base = env.get("PUBLIC_BASE_URL", "").rstrip("/")
+        sms = SmsSender(
+            Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"]), env["TWILIO_FROM_NUMBER"],
+            status_callback=f"{base}/sms/status" if base.startswith("https://") else None,
+            rate=float(env.get("SMS_RATE", "1")),
+        )
+    return Worker(dialogue, telegram=telegram, sms=sms)
+
+
+async def _main(env):
+    worker = build_worker(env)
+    if worker.telegram:
+        async with worker.telegram.bot:
+            await worker.run()
+    else:
+        await worker.run()
+
+
+def main():
+    """Run the outbox worker until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Their request lines carry the bot token and residents' full phone numbers.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    ledger.open_database(os.environ.get("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(os.environ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

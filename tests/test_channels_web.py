@@ -1,0 +1,110 @@
+"""The resident channels seen from the staff side: the SMS journey end to end, the simulator
+page and CLI, and announcements with their cost preview."""
+
+import asyncio
+from pathlib import Path
+
+from test_outbox import FROM, RecordingHttp
+from test_web_staff import Browser
+from twilio.rest import Client
+
+import community_factory as make
+import ledger
+from botapp.dialogue import Dialogue
+from botapp.worker import SmsSender, Worker
+from community import Notice, Resident, Signup
+from community.awards import confirm_participation
+from community.notices import ANNOUNCEMENT
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = "+8613800138000"
+
+
+def test_an_sms_residents_journey_from_registration_to_receipt(app, runner):
+    with app.app_context():
+        place = make.build_place()
+        coordinator = make.coordinator(place.north)
+        activity = make.activity(coordinator, place.north)
+
+    def say(text):
+        result = runner.invoke(args=["chat", PHONE], input=text + "\n")
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    say("你好")
+    choices = say("李叔")
+    number = next(line.split(".")[0] for line in choices.splitlines() if "北社区" in line)
+    assert "李叔" in say(number)
+    assert activity.code in say("活动")
+    assert "SMS segment" in say(f"报名 {activity.code}")
+
+    with app.app_context():
+        resident = Resident.get(Resident.phone == PHONE)
+        signup = Signup.get(Signup.resident == resident.id)
+        confirm_participation(coordinator, signup)
+        http = RecordingHttp()
+        worker = Worker(Dialogue(str(ROOT / "translations")),
+                        sms=SmsSender(Client("ACx", "secret", http_client=http), FROM, rate=0))
+        while asyncio.run(worker.drain_once()):
+            pass
+    receipts = [r["data"]["Body"] for r in http.requests if r["data"]["To"] == PHONE]
+    assert any("余额 1" in body for body in receipts), receipts
+    history = say("明细")
+    assert "+1" in history and "= 1" in history
+
+
+def test_the_chat_command_stays_silent_for_opted_out_numbers(app, runner):
+    with app.app_context():
+        make.build_place()
+    runner.invoke(args=["chat", PHONE], input="退订\n")
+    assert runner.invoke(args=["chat", PHONE], input="积分\n").stdout.strip() == "(no reply)"
+
+
+def test_the_simulator_page_shows_replies_segments_and_notices(client, app):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="sim-coord")
+        resident = make.resident(place.north, "陈阿婆", phone_number=PHONE)
+        activity = make.activity(make.coordinator(place.north), place.north)
+        make.activities.join(resident, activity)
+    browser = Browser(client)
+    browser.login("sim-coord")
+    response = browser.post("/simulator", {"phone": "138 0013 8000", "message": "积分"}, page="/simulator",
+                            follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "您的积分余额：0 分" in page
+    assert "1 条短信" in page
+    assert activity.code in page  # the signed-up notice, rendered as the SMS it would be
+    assert "13800138000" not in page  # the transcript masks the number
+
+
+def test_an_announcement_shows_its_cost_then_reaches_every_reachable_resident(client, app):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="ann-coord")
+        reachable = [make.resident(place.north) for _ in range(3)]
+        opted_out = make.resident(place.north)
+        Resident.update(sms_opt_out=True).where(Resident.id == opted_out.id).execute()
+        elsewhere = make.resident(place.south)
+    browser = Browser(client)
+    browser.login("ann-coord")
+    form = {"community": str(place.north.id), "text": "周六上午九点社区大扫除，欢迎参加！"}
+    preview = browser.post("/announce", {**form, "preview": "1"}, page="/announce")
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and 'id="preview"' in page
+    assert Notice.select().where(Notice.kind == ANNOUNCEMENT).count() == 0
+    sent = browser.post("/announce", {**form, "send": "1"}, page="/announce")
+    assert sent.status_code == 302
+    to = {n.resident_id for n in Notice.select().where(Notice.kind == ANNOUNCEMENT)}
+    assert to == {r.id for r in reachable}
+    assert opted_out.id not in to and elsewhere.id not in to
+
+
+def test_a_clerk_cannot_announce_or_simulate(client, app):
+    with app.app_context():
+        place = make.build_place()
+        make.clerk(place.north, username="ann-clerk")
+    Browser(client).login("ann-clerk")
+    assert client.get("/announce").status_code == 403
+    assert client.get("/simulator").status_code == 403
+    assert ledger.verify().ok

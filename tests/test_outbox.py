@@ -1,0 +1,229 @@
+"""The notices outbox: rendering, channel choice, the real twilio Client, retries, leases, workers."""
+
+import asyncio
+import datetime
+import json
+import logging
+from pathlib import Path
+
+import community_factory as make
+import pytest
+from fake_telegram import FakeTelegram
+from telegram import Bot
+from twilio.http import HttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from botapp import outbox
+from botapp.dialogue import Dialogue
+from botapp.models import Inbound, forget_old_inbound
+from botapp.segments import segments
+from botapp.worker import Pacer, SmsSender, TelegramSender, Worker
+from community import Notice, Resident
+from community import notices as kinds
+from community.awards import confirm_participation, report_deed
+from ledger.models import utcnow
+
+FROM = "+15005550006"
+
+
+class RecordingHttp(HttpClient):
+    """Twilio's HTTP layer, recording each request and answering like the Messages API."""
+
+    def __init__(self, fail_with=None):
+        super().__init__(logging.getLogger("test.twilio"), is_async=False)
+        self.requests = []
+        self.fail_with = list(fail_with or [])
+
+    def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False):
+        self.requests.append({"method": method, "uri": uri, "data": dict(data or {}), "auth": auth})
+        if self.fail_with:
+            status = self.fail_with.pop(0)
+            return Response(status, json.dumps({"code": 20429 if status == 429 else 21211,
+                                                "message": "refused", "status": status}))
+        sid = f"SM{len(self.requests):032d}"
+        return Response(201, json.dumps({"sid": sid, "status": "queued", "to": data.get("To"),
+                                         "body": data.get("Body")}))
+
+
+@pytest.fixture
+def dialogue():
+    return Dialogue(str(Path(__file__).resolve().parent.parent / "translations"))
+
+
+@pytest.fixture
+def world(db):
+    place = make.build_place()
+    coordinator = make.coordinator(place.north)
+    return place, coordinator
+
+
+def sms_worker(dialogue, http):
+    client = Client("ACtest", "secret", http_client=http)
+    return Worker(dialogue, sms=SmsSender(client, FROM, status_callback="https://x.example/sms/status", rate=0))
+
+
+def confirmed_resident(world, **kwargs):
+    place, coordinator = world
+    resident = make.resident(place.north, "王阿姨", **kwargs)
+    confirm_participation(coordinator, report_deed(coordinator, resident, "volunteering", "扫楼道"))
+    return resident
+
+
+def drain(worker):
+    return asyncio.run(worker.drain_once())
+
+
+def test_a_confirmation_reaches_the_resident_by_sms_through_twilio(world, dialogue):
+    resident = confirmed_resident(world)
+    http = RecordingHttp()
+    assert drain(sms_worker(dialogue, http)) == 1
+    [request] = http.requests
+    assert request["method"] == "POST" and request["uri"].endswith("/Accounts/ACtest/Messages.json")
+    assert request["data"]["To"] == resident.phone and request["data"]["From"] == FROM
+    assert "1" in request["data"]["Body"] and "扫楼道" in request["data"]["Body"]
+    assert request["data"]["StatusCallback"] == "https://x.example/sms/status"
+    notice = Notice.get(Notice.resident == resident.id)
+    assert (notice.status, notice.channel, notice.provider_id) == (Notice.SENT, "sms", "SM" + "1".zfill(32))
+    assert drain(sms_worker(dialogue, http)) == 0  # nothing is sent twice
+
+
+def test_notices_are_rendered_in_the_residents_language_within_two_segments(world, dialogue):
+    place, coordinator = world
+    resident = make.resident(place.north, language="en")
+    activity = make.activity(coordinator, place.north, title="Very long title " * 6, place="x" * 90)
+    make.activities.join(resident, activity)
+    notice = Notice.get(Notice.resident == resident.id)
+    text = outbox.render(notice, resident, dialogue, "sms")
+    assert text.startswith("Signed up") and segments(text) <= 2
+    Resident.update(language="zh_Hans").where(Resident.id == resident.id).execute()
+    chinese = outbox.render(notice, Resident.get_by_id(resident.id), dialogue, "sms")
+    assert chinese.startswith("已报名") and segments(chinese) <= 2
+
+
+def test_unconfigured_channels_go_to_the_log_with_a_masked_number(world, dialogue, caplog):
+    resident = confirmed_resident(world)
+    with caplog.at_level(logging.INFO, logger="botapp.worker"):
+        drain(Worker(dialogue))
+    notice = Notice.get(Notice.resident == resident.id)
+    assert (notice.status, notice.channel) == (Notice.SENT, outbox.LOG)
+    assert "****" in caplog.text and resident.phone not in caplog.text
+
+
+def test_opted_out_residents_without_telegram_are_skipped(world, dialogue):
+    resident = confirmed_resident(world)
+    Resident.update(sms_opt_out=True).where(Resident.id == resident.id).execute()
+    http = RecordingHttp()
+    drain(sms_worker(dialogue, http))
+    assert http.requests == []
+    assert Notice.get(Notice.resident == resident.id).status == outbox.SKIPPED
+
+
+def test_a_provider_failure_is_retried_with_backoff_then_marked_failed(world, dialogue):
+    resident = confirmed_resident(world)
+    http = RecordingHttp(fail_with=[429] * 10)
+    worker = sms_worker(dialogue, http)
+    for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
+        drain(worker)
+        notice = Notice.get(Notice.resident == resident.id)
+        assert notice.attempts == attempt
+        if attempt < outbox.MAX_ATTEMPTS:
+            assert notice.status == Notice.PENDING and notice.next_attempt_at > utcnow()
+            assert "429" in notice.last_error
+            Notice.update(next_attempt_at=utcnow()).where(Notice.id == notice.id).execute()
+    assert Notice.get(Notice.resident == resident.id).status == Notice.FAILED
+    assert len(http.requests) == outbox.MAX_ATTEMPTS
+
+
+def test_a_refused_number_fails_at_once(world, dialogue):
+    resident = confirmed_resident(world)
+    drain(sms_worker(dialogue, RecordingHttp(fail_with=[400])))
+    notice = Notice.get(Notice.resident == resident.id)
+    assert notice.status == Notice.FAILED and notice.attempts == 1
+
+
+def test_a_worker_that_dies_after_claiming_loses_nothing(world, dialogue):
+    resident = confirmed_resident(world)
+    [claimed] = outbox.claim()  # this worker "dies" here, before sending
+    assert outbox.claim() == []  # nobody else takes it while its lease runs
+    later = utcnow() + outbox.LEASE + datetime.timedelta(seconds=1)
+    [again] = outbox.claim(now=later)
+    assert again.id == claimed.id and again.attempts == 2
+    assert again.resident_id == resident.id
+
+
+def test_two_workers_never_send_the_same_notice(world, dialogue):
+    place, coordinator = world
+    for i in range(6):
+        confirmed_resident(world, phone_number=f"139{i:08d}")
+    first, second = outbox.claim(limit=4), outbox.claim(limit=4)
+    assert len(first) == 4 and len(second) == 2
+    assert not {n.id for n in first} & {n.id for n in second}
+
+
+def test_delivery_status_callbacks_are_recorded(world, dialogue):
+    resident = confirmed_resident(world)
+    drain(sms_worker(dialogue, RecordingHttp()))
+    notice = Notice.get(Notice.resident == resident.id)
+    assert outbox.record_delivery_status(notice.provider_id, "delivered") == 1
+    assert Notice.get_by_id(notice.id).delivery_status == "delivered"
+    assert outbox.record_delivery_status("SMunknown", "failed", "30003") == 0
+
+
+def test_reminders_are_queued_once_and_sent(world, dialogue):
+    place, coordinator = world
+    resident = make.resident(place.north)
+    activity = make.activity(coordinator, place.north, starts_at=utcnow() + datetime.timedelta(hours=20))
+    make.activities.join(resident, activity)
+    assert kinds.queue_reminders() == 1 and kinds.queue_reminders() == 0
+    http = RecordingHttp()
+    while drain(sms_worker(dialogue, http)):
+        pass
+    bodies = [r["data"]["Body"] for r in http.requests]
+    assert any(body.startswith("提醒") and activity.code in body for body in bodies)
+
+
+def test_the_pacer_keeps_the_overall_and_per_chat_rates():
+    clock = [0.0]
+    pacer = Pacer(rate=30, per_key=1.0, clock=lambda: clock[0])
+    delays = [pacer.delay(key) for key in ("a", "b", "a", "a")]
+    assert delays[0] == 0
+    assert delays[1] == pytest.approx(1 / 30)
+    assert delays[2] == pytest.approx(1.0)  # "a" again: one a second per chat
+    assert delays[3] == pytest.approx(2.0)
+
+
+def test_telegram_notices_go_through_ptbs_bot_and_a_blocked_bot_fails_for_good(world, dialogue):
+
+
+    place, coordinator = world
+    blocked = confirmed_resident(world)  # its notice is sent first, and refused
+    Resident.update(telegram_id=4343).where(Resident.id == blocked.id).execute()
+    linked = confirmed_resident(world, phone_number="13900139000")
+    Resident.update(telegram_id=4242).where(Resident.id == linked.id).execute()
+
+    with FakeTelegram("123:abc") as telegram:
+        telegram.fail_next("sendMessage", "Forbidden: bot was blocked by the user", error_code=403)
+
+        async def go():
+            bot = Bot("123:abc", base_url=telegram.base_url)
+            async with bot:
+                worker = Worker(dialogue, telegram=TelegramSender(bot))
+                while await worker.drain_once():
+                    pass
+
+        asyncio.run(go())
+        texts = telegram.texts(4242) + telegram.texts(4343)
+    notices = {n.resident_id: n for n in Notice.select()}
+    ok, refused = notices[linked.id], notices[blocked.id]
+    assert (ok.status, ok.channel) == (Notice.SENT, "telegram") and ok.provider_id
+    assert refused.status == Notice.FAILED and "blocked" in refused.last_error
+    assert any("扫楼道" in text for text in texts)
+
+
+def test_old_telegram_update_ids_are_forgotten(db):
+    Inbound.create(key="tg:1:5", created_at=utcnow() - datetime.timedelta(days=9))
+    Inbound.create(key="tg:1:6")
+    assert forget_old_inbound() == 1
+    assert [i.key for i in Inbound.select()] == ["tg:1:6"]

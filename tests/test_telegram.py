@@ -1,0 +1,563 @@
+"""The Telegram bot end to end: the real python-telegram-bot stack, polling a fake Bot API server.
+
+Each test builds the application exactly as `python -m botapp` does (`build_application`), points
+it at tests/fake_telegram.py, starts polling, queues what residents send and awaits what the bot
+sends back. The bot's handlers run the dialogue in worker threads, each with its own database
+connection; the test's own connection (the `db` fixture) sets up and inspects the same database.
+
+Updates are handled one at a time, in order (`concurrent_updates(False)`), so once a reply to a
+later update has arrived, every earlier update has been handled: `settle` relies on that to
+check that something did *not* happen.
+"""
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+import time
+from pathlib import Path
+
+import community_factory as f
+import httpx
+import pytest
+from fake_telegram import FakeTelegram
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, EndPointNotFound
+
+from botapp import telegram_bot
+from botapp.dialogue import Dialogue
+from botapp.models import Conversation, Inbound
+from botapp.telegram_bot import SORRY, build_application
+from community import awards, people
+from community.models import Activity, Resident, Signup
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456:TEST-linli-token"
+USER, OTHER, PROBE = 70001, 70002, 79999
+PHONE = "+8613800138000"
+TIMEOUT = 8  # seconds to wait for one step's replies
+
+
+@pytest.fixture
+def telegram():
+    with FakeTelegram(TOKEN) as server:
+        yield server
+
+
+def make_dialogue(cls=Dialogue):
+    return cls(str(ROOT / "translations"), region="CN")
+
+
+@contextlib.asynccontextmanager
+async def running(telegram, dialogue=None):
+    """The bot as production runs it, polling the fake server; stopped cleanly on the way out."""
+    application = build_application(TOKEN, dialogue or make_dialogue(), base_url=telegram.base_url)
+    await application.initialize()
+    try:
+        await application.start()
+        await application.updater.start_polling(poll_interval=0.0, timeout=1)
+        yield application
+    finally:
+        if application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+
+
+def run(script):
+    """Run an async test body in a fresh event loop (pytest-asyncio is not used here)."""
+    asyncio.run(asyncio.wait_for(script(), timeout=60))
+
+
+class Chat:
+    """One Telegram user's private chat with the bot: send something, await the bot's replies."""
+
+    def __init__(self, telegram, user_id, name="Test"):
+        self.telegram, self.user_id, self.name = telegram, user_id, name
+
+    async def _replies(self, before, count):
+        messages = await asyncio.to_thread(
+            self.telegram.wait_for_messages, before + count, chat_id=self.user_id, timeout=TIMEOUT
+        )
+        return messages[before:]
+
+    def _seen(self):
+        return len(self.telegram.messages(self.user_id))
+
+    async def send(self, text, replies=1):
+        before = self._seen()
+        update = self.telegram.send_text(self.user_id, text, first_name=self.name)
+        return update, await self._replies(before, replies)
+
+    async def press(self, data, replies=1):
+        before = self._seen()
+        update = self.telegram.press_button(self.user_id, data, first_name=self.name)
+        return update, await self._replies(before, replies)
+
+    async def share(self, phone, contact_user_id, replies=1):
+        before = self._seen()
+        update = self.telegram.share_contact(
+            self.user_id, phone, contact_user_id=contact_user_id, first_name=self.name
+        )
+        return update, await self._replies(before, replies)
+
+    async def text(self, message):
+        """Send `message` and return the text of the one reply."""
+        _, (reply,) = await self.send(message)
+        return reply["text"]
+
+
+async def settle(telegram):
+    """Wait until every update queued so far has been handled (a later one has been answered)."""
+    await Chat(telegram, PROBE, "Probe").send("ping")
+
+
+def buttons(message):
+    """A sent message's inline buttons as (label, callback data) pairs."""
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [(b["text"], b.get("callback_data")) for row in rows for b in row]
+
+
+def numbers(text):
+    return re.findall(r"\d+(?:\.\d+)?", text)
+
+
+def assert_no_leak(text):
+    assert "Traceback" not in text and "Error" not in text and "%(" not in text, text
+
+
+# --- a resident's journey -------------------------------------------------------------------
+
+
+def test_a_new_resident_registers_joins_is_confirmed_and_sees_the_points(db, telegram):
+    place = f.build_place()
+    coordinator = f.coordinator(place.north)
+    activity = f.activity(coordinator, place.north, title="Park clean-up", place="Gate 3")
+    assert activity.code == "A1"
+    chat = Chat(telegram, USER, "Wang")
+
+    async def script():
+        async with running(telegram):
+            # /start: a welcome that asks for the name, then the keyboard to share the phone.
+            _, (welcome, phone_keyboard) = await chat.send("/start", replies=2)
+            assert welcome["text"] and not buttons(welcome)
+            assert_no_leak(welcome["text"])
+            share = phone_keyboard["reply_markup"]["keyboard"][0][0]
+            assert share["request_contact"] is True
+            conversation = Conversation.get(channel="telegram", address=str(USER))
+            assert conversation.state == "awaiting_name"
+
+            # The name; three communities, so the bot asks which one, with a button each.
+            _, (question,) = await chat.send("王芳")
+            offered = dict(buttons(question))
+            assert set(offered) == {"东社区", "北社区", "南社区"}
+            assert Resident.get_or_none(Resident.telegram_id == USER) is None
+
+            _, (registered,) = await chat.press(offered["北社区"])
+            assert "王芳" in registered["text"] and "北社区" in registered["text"]
+            (answered,) = telegram.calls_to("answerCallbackQuery")
+            assert answered.params["callback_query_id"]
+            resident = Resident.get(Resident.telegram_id == USER)
+            assert (resident.display_name, resident.community_id) == ("王芳", place.north.id)
+            assert resident.language == "zh_Hans" and resident.phone is None
+
+            # /activities lists the activity with a Join button carrying the SMS words.
+            _, (listing,) = await chat.send("/activities")
+            assert "A1" in listing["text"] and "Park clean-up" in listing["text"]
+            assert [data for _, data in buttons(listing)] == ["JOIN A1"]
+
+            _, (joined,) = await chat.press("JOIN A1")
+            assert "A1" in joined["text"] and "Park clean-up" in joined["text"]
+            assert [data for _, data in buttons(joined)] == ["CANCEL A1"]
+            signup = Signup.get((Signup.resident == resident.id) & (Signup.activity == activity.id))
+            assert signup.state == Signup.SIGNED_UP
+
+            assert numbers(await chat.text("/balance")) == ["0"]
+            mine = await chat.text("/mine")
+            assert "A1" in mine and "Park clean-up" in mine
+
+            # A coordinator confirms; the rule for volunteering is worth 1 point.
+            assert awards.confirm_participation(coordinator, signup).state == Signup.CONFIRMED
+
+            assert numbers(await chat.text("/balance")) == ["1"]
+            history = await chat.text("/history")
+            posting = history.splitlines()[-1]
+            assert "+1 " in posting and "volunteering" in posting and posting.endswith("= 1")
+
+            # Every step was answered exactly once.
+            await settle(telegram)
+            assert len(telegram.messages(USER)) == 10
+            for text in telegram.texts(USER):
+                assert_no_leak(text)
+
+    run(script)
+
+
+def test_a_single_community_needs_no_choice(db, telegram):
+    people.create_community("C1", "和平社区", "Peace")
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            await chat.send("/start", replies=2)
+            registered = await chat.text("Li Ming")
+            assert "Li Ming" in registered and "和平社区" in registered
+
+    run(script)
+    assert Resident.get(Resident.telegram_id == USER).display_name == "Li Ming"
+
+
+# --- redelivery -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["button", "text"])
+def test_a_redelivered_update_has_exactly_one_effect(db, telegram, how):
+    place = f.build_place()
+    activity = f.activity(f.coordinator(place.north), place.north)
+    resident = people.register_resident(place.north, "Zhao Min", telegram_id=USER)
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            if how == "button":
+                await chat.send("/activities")
+                update, (reply,) = await chat.press("JOIN A1")
+            else:
+                update, (reply,) = await chat.send("JOIN A1")
+            assert "A1" in reply["text"]
+            seen = len(telegram.messages(USER))
+
+            telegram.redeliver(update)
+            await settle(telegram)
+            assert len(telegram.messages(USER)) == seen  # no second reply
+            assert len(telegram.calls_to("answerCallbackQuery")) == (1 if how == "button" else 0)
+
+        # A bot restarted before it confirmed the offset gets the update again: still no effect.
+        async with running(telegram):
+            telegram.redeliver(update)
+            await settle(telegram)
+            assert len(telegram.messages(USER)) == seen
+            assert len(telegram.calls_to("answerCallbackQuery")) == (1 if how == "button" else 0)
+        assert Inbound.select().where(Inbound.key.endswith(f":{update['update_id']}")).count() == 1
+
+    run(script)
+    assert Signup.select().where(Signup.resident == resident.id).count() == 1
+    assert Activity.get_by_id(activity.id).taken == 1
+
+
+# --- linking an SMS resident by the shared contact ------------------------------------------
+
+
+@pytest.mark.parametrize("shared", [PHONE, "8613800138000", "+86 138 0013 8000"])
+def test_sharing_ones_own_contact_links_the_sms_resident(db, telegram, shared):
+    place = f.build_place()
+    resident = people.register_resident(place.north, "Sun Li", phone=PHONE)
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            _, (reply,) = await chat.share(shared, contact_user_id=USER)
+            assert "Sun Li" in reply["text"]
+            assert Resident.get_by_id(resident.id).telegram_id == USER
+            # From now on the dialogue knows them on Telegram.
+            assert numbers(await chat.text("/balance")) == ["0"]
+            # Sharing it again says it is already linked.
+            _, (again,) = await chat.share(shared, contact_user_id=USER)
+            assert "Sun Li" in again["text"]
+
+    run(script)
+    assert Resident.get_by_id(resident.id).telegram_id == USER
+
+
+@pytest.mark.parametrize("owner", [OTHER, None], ids=["someone-else", "no-telegram-user"])
+def test_a_contact_that_is_not_the_senders_own_is_refused(db, telegram, owner):
+    place = f.build_place()
+    resident = people.register_resident(place.north, "Sun Li", phone=PHONE)
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            _, (reply,) = await chat.share(PHONE, contact_user_id=owner)
+            assert reply["text"] and "Sun Li" not in reply["text"]
+            assert_no_leak(reply["text"])
+
+    run(script)
+    assert Resident.get_by_id(resident.id).telegram_id is None
+    assert Resident.get_or_none(Resident.telegram_id == USER) is None
+
+
+def test_a_contact_with_an_unknown_number_starts_registration(db, telegram):
+    place = f.build_place()
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            _, (reply,) = await chat.share(PHONE, contact_user_id=USER)
+            assert reply["text"]
+            assert Conversation.get(channel="telegram", address=str(USER)).state == "awaiting_name"
+            _, (question,) = await chat.send("Qian Yu")
+            await chat.press(dict(buttons(question))[place.south.name_zh])
+
+    run(script)
+    resident = Resident.get(Resident.telegram_id == USER)
+    assert (resident.display_name, resident.community_id) == ("Qian Yu", place.south.id)
+
+
+# --- never silence, never a traceback ---------------------------------------------------------
+
+
+def test_unknown_free_text_gets_the_help(db, telegram):
+    place = f.build_place()
+    people.register_resident(place.north, "Zhou Jie", telegram_id=USER)
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            for text in ("what is this?", "JOIN", "🙂", "x" * 4096):
+                reply = await chat.text(text)
+                assert reply, text
+                assert_no_leak(reply)
+            help_text = await chat.text("/help")
+            assert "A12" in help_text  # the help shows how to write a sign-up
+
+    run(script)
+
+
+def test_an_unregistered_sender_is_asked_for_a_name_whatever_they_write(db, telegram):
+    f.build_place()
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            for text in ("hello", "/balance", "/join A1"):
+                reply = await chat.text(text)
+                assert reply
+                assert_no_leak(reply)
+            assert Conversation.get(channel="telegram", address=str(USER)).state == "awaiting_name"
+
+    run(script)
+    assert Resident.select().count() == 0
+
+
+class Exploding(Dialogue):
+    """A dialogue with a bug: the word "boom" raises."""
+
+    def handle(self, channel, address, text, *, now=None):
+        if "boom" in text:
+            raise RuntimeError("boom: an internal detail")
+        return super().handle(channel, address, text, now=now)
+
+
+def test_an_error_in_a_handler_is_logged_and_the_resident_gets_an_apology(db, telegram, caplog):
+    f.build_place()
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram, make_dialogue(Exploding)):
+            assert await chat.text("boom") == SORRY
+            _, (sorry,) = await chat.send("/join boom")
+            assert sorry["text"] == SORRY
+            # The bot carries on with the next update.
+            reply = await chat.text("hello")
+            assert reply != SORRY and reply
+
+    with caplog.at_level(logging.ERROR, logger=telegram_bot.__name__):
+        run(script)
+    errors = [r for r in caplog.records if r.name == telegram_bot.__name__ and r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert all(isinstance(r.exc_info[1], RuntimeError) for r in errors)
+
+
+# --- more of what residents do on Telegram ----------------------------------------------------
+
+
+def test_a_check_in_deep_link_and_the_cancel_button(db, telegram):
+    place = f.build_place()
+    coordinator = f.coordinator(place.north)
+    today = f.activity(coordinator, place.north, title="Soup kitchen", starts_at=f.future(days=0, hours=1))
+    later = f.activity(coordinator, place.north, title="Library")
+    resident = people.register_resident(place.north, "Zhou Jie", telegram_id=USER)
+    chat = Chat(telegram, USER)
+
+    async def script():
+        async with running(telegram):
+            await chat.send(f"/join {today.code}")
+            await chat.send(f"/join {later.code}")
+            # The QR code at the door opens t.me/<bot>?start=here-<code>: one reply, no phone keyboard.
+            _, (checked_in,) = await chat.send(f"/start here-{today.checkin_code}")
+            assert "Soup kitchen" in checked_in["text"]
+            # /mine offers a Cancel button only where cancelling is still possible.
+            _, (mine,) = await chat.send("/mine")
+            assert [data for _, data in buttons(mine)] == [f"CANCEL {later.code}"]
+            _, (cancelled,) = await chat.press(f"CANCEL {later.code}")
+            assert later.code in cancelled["text"]
+            await settle(telegram)
+            assert len(telegram.messages(USER)) == 5
+
+    run(script)
+    states = {s.activity_id: s.state for s in Signup.select().where(Signup.resident == resident.id)}
+    assert states == {today.id: Signup.CHECKED_IN, later.id: Signup.CANCELLED}
+    assert Activity.get_by_id(later.id).taken == 0
+
+
+# --- known bugs (strict: each fails once the bug is fixed, so the marker must then go) ---------
+
+
+def registered_chat(telegram):
+    place = f.build_place()
+    f.activity(f.coordinator(place.north), place.north)
+    resident = people.register_resident(place.north, "Zhou Jie", telegram_id=USER)
+    return resident, Chat(telegram, USER)
+
+
+def test_an_unknown_command_gets_an_answer(db, telegram):
+    _, chat = registered_chat(telegram)
+
+    async def script():
+        async with running(telegram):
+            telegram.send_text(USER, "/points")
+            await settle(telegram)
+            assert telegram.texts(USER), "silence"
+
+    run(script)
+
+
+def test_the_language_command_alone_is_understood(db, telegram):
+    _, chat = registered_chat(telegram)
+
+    async def script():
+        async with running(telegram):
+            not_understood = await chat.text("what is this?")
+            assert await chat.text("/language") != not_understood
+
+    run(script)
+
+
+def test_editing_a_message_is_not_an_error(db, telegram, caplog):
+    _, chat = registered_chat(telegram)
+
+    async def script():
+        async with running(telegram):
+            telegram.send_text(USER, "/balance", edited=True)
+            telegram.send_text(USER, "balance please", edited=True)
+            await settle(telegram)
+            assert SORRY not in telegram.texts(USER)
+
+    with caplog.at_level(logging.ERROR, logger=telegram_bot.__name__):
+        run(script)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_button_press_answered_too_late_still_counts(db, telegram):
+    resident, chat = registered_chat(telegram)
+
+    async def script():
+        async with running(telegram):
+            await chat.send("/activities")
+            telegram.fail_next("answerCallbackQuery", "Bad Request: query is too old and response "
+                               "timeout expired or query ID is invalid")
+            telegram.press_button(USER, "JOIN A1")
+            await settle(telegram)
+            assert Signup.select().where(Signup.resident == resident.id).count() == 1
+            assert SORRY not in telegram.texts(USER)
+
+    run(script)
+
+
+# --- the fake server itself -------------------------------------------------------------------
+
+
+def raw(telegram, method, body=None, *, token=TOKEN, query=""):
+    """Call the fake directly: (HTTP status, decoded answer); a dict body is sent as JSON."""
+    url = f"http://127.0.0.1:{telegram.port}/bot{token}/{method}{query}"
+    answer = httpx.post(url, json=body, timeout=40) if body is not None else httpx.get(url, timeout=40)
+    return answer.status_code, answer.json()
+
+
+def test_the_fake_answers_ptb_like_telegram(telegram):
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Join", callback_data="JOIN A1")]])
+
+    async def script():
+        async with Bot(TOKEN, base_url=telegram.base_url) as bot:
+            assert (await bot.get_me()).username == "linli_test_bot"
+            sent = await bot.send_message(USER, "123", reply_markup=markup)
+            assert (sent.chat.id, sent.text) == (USER, "123")
+            assert sent.reply_markup.inline_keyboard[0][0].callback_data == "JOIN A1"
+            photo = await bot.send_photo(USER, photo=b"\x89PNG fake", caption="card 1")
+            assert photo.photo and photo.caption == "card 1"
+            edited = await bot.edit_message_text("456", chat_id=USER, message_id=sent.message_id)
+            assert (edited.message_id, edited.text) == (sent.message_id, "456")
+            assert await bot.answer_callback_query("17", text="ok")
+            assert await bot.set_webhook("https://example.org/telegram", secret_token="s3cret")
+            assert (await bot.get_webhook_info()).url == "https://example.org/telegram"
+            assert await bot.delete_webhook()
+            assert await bot.set_my_commands([("balance", "Points"), ("history", "History")])
+            assert [c.command for c in await bot.get_my_commands()] == ["balance", "history"]
+            with pytest.raises(BadRequest, match="too long"):
+                await bot.send_message(USER, "x" * 4097)
+            with pytest.raises(BadRequest, match="(?i)button_data_invalid"):
+                await bot.send_message(USER, "x", reply_markup=InlineKeyboardMarkup(
+                    [[InlineKeyboardButton("long", callback_data="报名" * 11)]]))
+            with pytest.raises(EndPointNotFound):
+                await bot.do_api_request("getNothingAtAll")
+            assert await bot.log_out()
+            assert await bot.close()
+
+    run(script)
+    # What PTB 22 actually sends: form fields holding JSON values; a multipart body for a file.
+    message = telegram.calls_to("sendMessage")[0]
+    assert message.content_type == "application/x-www-form-urlencoded"
+    assert message.params == {"chat_id": USER, "text": "123", "reply_markup": markup.to_dict()}
+    upload = telegram.calls_to("sendPhoto")[0]
+    assert upload.content_type == "multipart/form-data"
+    assert upload.params["chat_id"] == USER and upload.params["caption"] == "card 1"
+    assert list(upload.files.values())[0][1] == b"\x89PNG fake"
+    assert [c.method for c in telegram.calls][-2:] == ["logOut", "close"]
+
+
+def test_the_fake_takes_json_and_query_strings_and_refuses_what_telegram_refuses(telegram):
+    assert raw(telegram, "sendMessage", {"chat_id": USER, "text": "true"})[1]["result"]["text"] == "true"
+    assert raw(telegram, "getMe", query="?x=1")[1]["result"]["is_bot"] is True
+    assert raw(telegram, "sendMessage", {"chat_id": USER, "text": " "}) == (
+        400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"})
+    assert raw(telegram, "noSuchMethod", {}) == (
+        404, {"ok": False, "error_code": 404, "description": "Not Found"})
+    assert raw(telegram, "getMe", token="1:wrong")[0] == 401
+    assert [c.method for c in telegram.calls] == ["sendMessage", "getMe", "sendMessage", "noSuchMethod"]
+    assert telegram.texts(USER) == ["true"]  # the refused message was not delivered
+
+
+def test_the_fake_long_polls_with_telegrams_offsets(telegram):
+    started = time.monotonic()
+    assert raw(telegram, "getUpdates", {"timeout": 0})[1]["result"] == []
+    assert time.monotonic() - started < 1
+
+    threading.Timer(0.3, telegram.send_text, (USER, "/balance")).start()
+    started = time.monotonic()
+    (update,) = raw(telegram, "getUpdates", {"timeout": 10})[1]["result"]
+    assert 0.2 < time.monotonic() - started < 5  # returned as soon as the update was queued
+    assert update["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 8}]
+    first = update["update_id"]
+    # Not confirmed yet: the same offset gets it again; a higher offset confirms it.
+    assert raw(telegram, "getUpdates", {"offset": first})[1]["result"] == [update]
+    assert raw(telegram, "getUpdates", {"offset": first + 1})[1]["result"] == []
+    # A redelivery comes once more, with the same id, even though it was confirmed.
+    telegram.redeliver(update)
+    assert raw(telegram, "getUpdates", {"offset": first + 1})[1]["result"] == [update]
+    assert raw(telegram, "getUpdates", {"offset": first + 1})[1]["result"] == []
+    assert telegram.press_button(USER, "X", message={"message_id": 1})["update_id"] == first + 1
+
+
+def test_the_fake_lets_a_long_poll_go_when_it_stops():
+    fake = FakeTelegram(TOKEN).start()
+    answers = []
+    poll = threading.Thread(target=lambda: answers.append(raw(fake, "getUpdates", {"timeout": 30})))
+    poll.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    fake.stop()
+    poll.join(timeout=5)
+    assert time.monotonic() - started < 5 and not poll.is_alive()
+    assert answers == [(200, {"ok": True, "result": []})]

@@ -1,0 +1,51 @@
+"""Twilio's webhooks: inbound SMS (answered with TwiML) and delivery status callbacks."""
+
+import logging
+
+from flask import Blueprint, abort, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from botapp import sms
+from botapp.outbox import record_delivery_status
+
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+log = logging.getLogger(__name__)
+
+
+def _verify_signature():
+    """Refuse (403) any request not signed by Twilio with our auth token."""
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.full_path.rstrip("?")
+    if not token or not signature or not RequestValidator(token).validate(url, request.form, signature):
+        log.warning("unsigned or forged request to %s refused", request.path)
+        abort(403)
+
+
+def _twiml(text):
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return str(response), 200, {"Content-Type": "application/xml; charset=utf-8"}
+
+
+@bp.post("/inbound")
+def inbound():
+    """A resident's SMS: answer it through the dialogue, once per MessageSid."""
+    _verify_signature()
+    sid = request.form.get("MessageSid", "")
+    if not sid:
+        abort(400)
+    reply = sms.receive(current_app.extensions["linli.dialogue"], sid, request.form.get("From", ""),
+                        request.form.get("Body", ""))
+    return _twiml(reply)
+
+
+@bp.post("/status")
+def status():
+    """Record a delivery status callback for a message we sent."""
+    _verify_signature()
+    record_delivery_status(request.form.get("MessageSid", ""), request.form.get("MessageStatus", ""),
+                           request.form.get("ErrorCode", ""))
+    return "", 204

@@ -8,6 +8,7 @@ from pathlib import Path
 import ledger
 
 from .dialogue import Dialogue
+from .instance import secret_key
 from .telegram_bot import build_application
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ def main():
         return 2
     ledger.open_database(env("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT)
     dialogue = Dialogue(str(ROOT / "translations"), region=env("DEFAULT_REGION", "CN"),
-                        timezone=env("TIMEZONE", "Asia/Shanghai"))
+                        timezone=env("TIMEZONE", "Asia/Shanghai"), code_secret=secret_key(ROOT / "instance"))
     base_url = env("TELEGRAM_API_BASE", "https://api.telegram.org/bot")
     application = build_application(token, dialogue, base_url=base_url)
     webhook_url = env("TELEGRAM_WEBHOOK_URL")

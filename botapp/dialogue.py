@@ -14,6 +14,8 @@ from babel.support import NullTranslations, Translations
 from peewee import IntegrityError
 
 import ledger
+from catalog.codes import LIFETIME, issue_digit_code, issue_qr_code
+from catalog.goods import goods_for
 from community import CommunityError, Resident
 from community import activities as act
 from community.errors import ResidentClosed
@@ -22,6 +24,7 @@ from ledger import db
 from ledger.models import utcnow
 
 from .models import Conversation
+from .qr import qr_png
 from .segments import fits
 
 SMS, TELEGRAM = "sms", "telegram"
@@ -37,6 +40,8 @@ KEYWORDS = {
     "HERE": "here", "签到": "here",
     "BAL": "balance", "BALANCE": "balance", "积分": "balance",
     "HIST": "history", "HISTORY": "history", "明细": "history",
+    "SHOP": "shop", "商品": "shop",
+    "CODE": "code", "兑换码": "code", "REDEEM": "redeem",
     "LANG": "language", "中文": "chinese", "ENGLISH": "english",
     "STOP": "stop", "UNSUBSCRIBE": "stop", "退订": "stop",
     "START": "start", "订阅": "start",
@@ -57,13 +62,14 @@ class Button:
 
 @dataclass
 class Reply:
-    """What the resident gets: a heading, optional list lines, optional buttons, or nothing."""
+    """What the resident gets: a heading, optional list lines, buttons and image, or nothing."""
 
     text: str = ""
     lines: list = field(default_factory=list)
     buttons: list = field(default_factory=list)
     silent: bool = False
     language: str = "zh_Hans"
+    image: bytes | None = None
 
     def full_text(self):
         return "\n".join([self.text, *self.lines]).strip()
@@ -104,8 +110,9 @@ def truncate(line, *context):
 class Dialogue:
     """The resident dialogue, configured once by an entry point."""
 
-    def __init__(self, translations_dir=None, region="CN", timezone="Asia/Shanghai"):
+    def __init__(self, translations_dir=None, region="CN", timezone="Asia/Shanghai", code_secret=None):
         self.region = region
+        self.code_secret = code_secret
         self.zone = ZoneInfo(timezone)
         self._translations = {
             "en": NullTranslations(),
@@ -191,6 +198,8 @@ class Dialogue:
             return Reply(self.error(ResidentClosed(), language), language=language)
         if conversation.state:
             self.remember(conversation, state="")
+        if channel == SMS and command == "redeem":
+            command = "code"  # a QR image cannot travel by SMS: six digits instead
         handler = getattr(self, f"do_{command}", None) if command else None
         if handler is None:
             return self.do_help(resident, "", now, conversation, unknown=bool(text.strip()))
@@ -339,8 +348,8 @@ class Dialogue:
     def do_help(self, resident, argument, now, conversation, unknown=False):
         _ = self.gettext(resident.language)
         text = _("Reply LIST for activities, JOIN A12 to sign up, CANCEL A12, MINE for your "
-                 "sign-ups, HERE 1234 to check in, BAL for points, HIST for history, "
-                 "LANG ZH for Chinese, STOP to unsubscribe.")
+                 "sign-ups, HERE 1234 to check in, BAL for points, HIST for history, SHOP for goods, "
+                 "CODE for a counter code, LANG ZH for Chinese, STOP to unsubscribe.")
         if unknown:
             text = _("Sorry, I did not understand that.") + " " + text
         return Reply(text, language=resident.language)
@@ -422,6 +431,36 @@ class Dialogue:
             for line in lines
         ]
         return Reply(_("Last postings (date, points, for, balance after):"), rows, language=resident.language)
+
+    def do_shop(self, resident, argument, now, conversation):
+        _ = self.gettext(resident.language)
+        goods = goods_for(resident.community)
+        if not goods:
+            return Reply(_("The points supermarket has no goods listed yet."), language=resident.language)
+        lines = [
+            f"{short(g.name(resident.language))} {ledger.format_amount(g.price)} ({g.stock})" for g in goods
+        ]
+        return Reply(_("Goods (points, in stock). Reply CODE for a counter code:"), lines,
+                     language=resident.language)
+
+    def do_code(self, resident, argument, now, conversation):
+        """Six digits to read out at the counter, where the clerk types the phone number."""
+        _ = self.gettext(resident.language)
+        code = issue_digit_code(resident, now=now)
+        minutes = int(LIFETIME.total_seconds() // 60)
+        return Reply(_("Your counter code: %(code)s. Tell the clerk your phone number and this code. "
+                       "It works once, for %(minutes)d minutes.", code=code, minutes=minutes),
+                     language=resident.language)
+
+    def do_redeem(self, resident, argument, now, conversation):
+        """A QR code to show at the counter (Telegram)."""
+        _ = self.gettext(resident.language)
+        if not self.code_secret:
+            raise RuntimeError("the dialogue needs code_secret to sign counter codes")
+        code = issue_qr_code(resident, self.code_secret, now=now)
+        minutes = int(LIFETIME.total_seconds() // 60)
+        return Reply(_("Show this QR code at the counter: %(code)s. It works once, for %(minutes)d minutes.",
+                       code=code, minutes=minutes), language=resident.language, image=qr_png(code))
 
     def do_more(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)

@@ -35,6 +35,7 @@ SORRY = "出错了，请稍后再试。 Something went wrong; please try again."
 COMMANDS = {
     "start": "HELP", "help": "HELP", "activities": "LIST", "mine": "MINE", "balance": "BAL",
     "history": "HIST", "language": "LANG", "join": "JOIN", "cancel": "CANCEL", "here": "HERE",
+    "shop": "SHOP", "redeem": "REDEEM",
 }
 
 
@@ -68,7 +69,9 @@ class TelegramBot:
         """Run one message through the dialogue and send the reply to the chat."""
         user = update.effective_user
         reply = await _in_thread(self.dialogue.handle, TELEGRAM, str(user.id), text)
-        if not reply.silent and reply.full_text():
+        if reply.image:
+            await update.effective_chat.send_photo(reply.image, caption=reply.full_text()[:1024])
+        elif not reply.silent and reply.full_text():
             await update.effective_chat.send_message(reply.full_text(), reply_markup=keyboard(reply))
 
     async def once_per_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

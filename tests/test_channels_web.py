@@ -4,11 +4,11 @@ page and CLI, and announcements with their cost preview."""
 import asyncio
 from pathlib import Path
 
+import community_factory as make
 from test_outbox import FROM, RecordingHttp
 from test_web_staff import Browser
 from twilio.rest import Client
 
-import community_factory as make
 import ledger
 from botapp.dialogue import Dialogue
 from botapp.worker import SmsSender, Worker

@@ -41,7 +41,7 @@ def sms_templates():
 # Worst cases: the longest quoted name, title and place; Chinese text forces UCS-2 everywhere.
 FILL = {"code": "A999", "title": "志" * SHORT, "name": "名" * SHORT, "community": "社" * SHORT,
         "place": "地" * SHORT, "when": "11-28 15:46", "points": "100000", "balance": "1000000",
-        "reason": "因" * 40}
+        "reason": "因" * 40, "minutes": 10}
 
 
 def test_the_catalogue_has_the_sms_templates():
@@ -59,7 +59,7 @@ def test_every_sms_template_fits_two_segments(language):
     _ = dialogue.gettext(language)
     too_long = []
     for msgid in sms_templates():
-        params = {key: FILL[key] for key in re.findall(r"%\((\w+)\)s", msgid)}
+        params = {key: FILL[key] for key in re.findall(r"%\((\w+)\)[sd]", msgid)}
         text = _(msgid, **params)
         if segments(text) > MAX_SEGMENTS:
             too_long.append((segments(text), text))

@@ -2,7 +2,6 @@
 
 import datetime
 import os
-import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,6 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import ledger
 from botapp.dialogue import Dialogue
+from botapp.instance import secret_key
 from community import CommunityError
 
 from . import activities, admin, awards, channels, cli, health, home, i18n, residents, sms
@@ -21,22 +21,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
 
 
-def _secret_key(instance_path):
-    """Read SECRET_KEY, or keep a random one in the instance folder for development."""
-    key_file = Path(instance_path) / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    key = secrets.token_hex(32)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
-    return key
-
-
 def _from_environment(instance_path):
     env = os.environ.get
     return {
         "DATABASE_URL": env("DATABASE_URL", "sqlite:///instance/linli.db"),
-        "SECRET_KEY": env("SECRET_KEY") or _secret_key(instance_path),
+        "SECRET_KEY": secret_key(instance_path),
         "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "DEFAULT_REGION": env("DEFAULT_REGION", "CN"),
         "TIMEZONE": env("TIMEZONE", "Asia/Shanghai"),
@@ -77,7 +66,8 @@ def create_app(test_config=None):
     _jinja_helpers(app)
 
     app.extensions["linli.dialogue"] = Dialogue(
-        str(PROJECT_ROOT / "translations"), region=app.config["DEFAULT_REGION"], timezone=app.config["TIMEZONE"]
+        str(PROJECT_ROOT / "translations"), region=app.config["DEFAULT_REGION"], timezone=app.config["TIMEZONE"],
+        code_secret=app.config["SECRET_KEY"],
     )
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,

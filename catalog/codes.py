@@ -1,0 +1,116 @@
+"""One-time counter codes: a QR code from the bot, or six digits by SMS for a phone and a card.
+
+A QR code is short uppercase ASCII (no 0, 1, I or O), signed with the server's secret so that
+a typo is caught before any lookup, and holds no personal data. Every code is single-use,
+expires after ten minutes, and asking again replaces the resident's previous code.
+"""
+
+import datetime
+import hashlib
+import hmac
+import secrets
+import unicodedata
+
+from community.people import ensure_active
+from ledger import db
+from ledger.models import utcnow
+
+from .errors import CodeExpired, CodeMalformed, CodeReplaced, CodeUnknown, CodeUsed
+from .models import CounterCode
+
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+RANDOM_LENGTH, SIGNATURE_LENGTH = 8, 2
+LIFETIME = datetime.timedelta(minutes=10)
+MAX_FAILED_ATTEMPTS = 5
+
+
+def _signature(secret, body):
+    digest = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    return "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:SIGNATURE_LENGTH])
+
+
+def normalise(text):
+    """Fold what a scanner or a person typed (full-width, lower case, spaces, dashes) to a code."""
+    folded = unicodedata.normalize("NFKC", text or "").upper()
+    return "".join(ch for ch in folded if ch not in " -_\t\r\n")
+
+
+def _issue(resident, kind, code, now):
+    ensure_active(resident)
+    with db.atomic():
+        CounterCode.update(replaced_at=now).where(
+            (CounterCode.resident == resident.id) & (CounterCode.kind == kind)
+            & CounterCode.used_at.is_null() & CounterCode.replaced_at.is_null()
+        ).execute()
+        return CounterCode.create(code=code, kind=kind, resident=resident, created_at=now, expires_at=now + LIFETIME)
+
+
+def issue_qr_code(resident, secret, now=None):
+    """Issue a resident's QR counter code (replacing any earlier one); return its text."""
+    body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    code = body + _signature(secret, body)
+    _issue(resident, CounterCode.QR, code, now or utcnow())
+    return code
+
+
+def issue_digit_code(resident, now=None):
+    """Issue a resident's six-digit counter code (replacing any earlier one); return it."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    _issue(resident, CounterCode.DIGITS, code, now or utcnow())
+    return code
+
+
+def _usable(row, now):
+    if row.used_at is not None:
+        raise CodeUsed()
+    if row.replaced_at is not None:
+        raise CodeReplaced()
+    if row.expires_at <= now:
+        raise CodeExpired()
+    return row
+
+
+def find_qr_code(text, secret, now=None):
+    """Return the usable QR code row for a scanned text, or raise the error that says why not."""
+    code = normalise(text)
+    body, signature = code[:RANDOM_LENGTH], code[RANDOM_LENGTH:]
+    if (len(code) != RANDOM_LENGTH + SIGNATURE_LENGTH or any(ch not in ALPHABET for ch in code)
+            or not hmac.compare_digest(signature, _signature(secret, body))):
+        raise CodeMalformed()
+    row = (CounterCode.select().where((CounterCode.code == code) & (CounterCode.kind == CounterCode.QR))
+           .order_by(CounterCode.id.desc()).first())
+    if row is None:
+        raise CodeUnknown()
+    return _usable(row, now or utcnow())
+
+
+def find_digit_code(resident, text, now=None):
+    """Return the resident's usable six-digit code if `text` matches it; count failed tries."""
+    now = now or utcnow()
+    digits = normalise(text)
+    if len(digits) != 6 or not digits.isdigit():
+        raise CodeMalformed()
+    row = (CounterCode.select().where((CounterCode.resident == resident.id) & (CounterCode.kind == CounterCode.DIGITS))
+           .order_by(CounterCode.id.desc()).first())
+    if row is None:
+        raise CodeUnknown()
+    if not hmac.compare_digest(row.code, digits):
+        with db.atomic():
+            tried = CounterCode.update(failed_attempts=CounterCode.failed_attempts + 1)
+            tried.where(CounterCode.id == row.id).execute()
+            # Guessing is cut short: after a few wrong tries the code is void.
+            CounterCode.update(replaced_at=now).where(
+                (CounterCode.id == row.id) & (CounterCode.failed_attempts >= MAX_FAILED_ATTEMPTS)
+                & CounterCode.replaced_at.is_null()
+            ).execute()
+        raise CodeUnknown()
+    return _usable(row, now)
+
+
+def consume(row, now=None):
+    """Use a code once: the first caller wins, any other gets CodeUsed (one statement)."""
+    used = CounterCode.update(used_at=now or utcnow()).where(
+        (CounterCode.id == row.id) & CounterCode.used_at.is_null() & CounterCode.replaced_at.is_null()
+    ).execute()
+    if not used:
+        raise CodeUsed()

@@ -1,0 +1,35 @@
+"""The supermarket's named errors. Each docstring is the message (English msgid) a transport shows."""
+
+from community.errors import CommunityError
+
+
+class CatalogError(CommunityError):
+    """The supermarket could not do that."""
+
+
+class GoodsNotFound(CatalogError):
+    """No such goods."""
+
+
+class OutOfStock(CatalogError):
+    """Not enough in stock."""
+
+
+class CodeMalformed(CatalogError):
+    """That code is not valid; check it for a typo."""
+
+
+class CodeUnknown(CatalogError):
+    """That code is unknown."""
+
+
+class CodeUsed(CatalogError):
+    """That code has already been used."""
+
+
+class CodeExpired(CatalogError):
+    """That code has expired; ask for a new one."""
+
+
+class CodeReplaced(CatalogError):
+    """A newer code was issued; use the newest one."""

@@ -1,0 +1,57 @@
+"""Goods, stock movements and counter codes of a community's points supermarket."""
+
+from peewee import BooleanField, CharField, Check, DateTimeField, ForeignKeyField, IntegerField, TextField
+
+from community.models import Community, Resident, Staff
+from ledger.models import BaseModel, utcnow
+
+
+class Goods(BaseModel):
+    """Something on the shelf, priced in hundredths of a point."""
+
+    MONTH, WEEK = "month", "week"
+    PERIODS = (MONTH, WEEK)
+
+    community = ForeignKeyField(Community, backref="goods")
+    name_zh = CharField(max_length=60)
+    name_en = CharField(max_length=60)
+    price = IntegerField()
+    stock = IntegerField(default=0, constraints=[Check("stock >= 0")])
+    limit_quantity = IntegerField(null=True)
+    limit_period = CharField(max_length=10, null=True)
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+    def name(self, language):
+        return self.name_en if language == "en" else self.name_zh
+
+
+class StockMovement(BaseModel):
+    """One change of stock; the stock on hand is always the sum of these."""
+
+    RECEIVED, ADJUSTED, REDEEMED, RETURNED = "received", "adjusted", "redeemed", "returned"
+
+    goods = ForeignKeyField(Goods, backref="movements")
+    kind = CharField(max_length=12)
+    quantity = IntegerField()
+    reason = TextField(default="")
+    staff = ForeignKeyField(Staff, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class CounterCode(BaseModel):
+    """A one-time code a resident shows (QR) or reads out (SMS digits) at the counter."""
+
+    QR, DIGITS = "qr", "digits"
+
+    code = CharField(max_length=16)
+    kind = CharField(max_length=8)
+    resident = ForeignKeyField(Resident, backref="counter_codes")
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    replaced_at = DateTimeField(null=True)
+    failed_attempts = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("code", "kind"), False),)

@@ -25,7 +25,8 @@ def main():
         return 2
     ledger.open_database(env("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT)
     dialogue = Dialogue(str(ROOT / "translations"), region=env("DEFAULT_REGION", "CN"),
-                        timezone=env("TIMEZONE", "Asia/Shanghai"), code_secret=secret_key(ROOT / "instance"))
+                        timezone=env("TIMEZONE", "Asia/Shanghai"), code_secret=secret_key(ROOT / "instance"),
+                        bot_username=env("TELEGRAM_BOT_USERNAME", ""))
     base_url = env("TELEGRAM_API_BASE", "https://api.telegram.org/bot")
     application = build_application(token, dialogue, base_url=base_url)
     webhook_url = env("TELEGRAM_WEBHOOK_URL")

@@ -14,8 +14,9 @@ from babel.support import NullTranslations, Translations
 from peewee import IntegrityError
 
 import ledger
-from catalog.codes import LIFETIME, issue_digit_code, issue_qr_code
+from catalog.codes import LIFETIME, consume, find_qr_code, issue_digit_code, issue_qr_code
 from catalog.goods import goods_for
+from catalog.models import CounterCode
 from community import CommunityError, Resident
 from community import activities as act
 from community.errors import ResidentClosed
@@ -41,6 +42,7 @@ KEYWORDS = {
     "BAL": "balance", "BALANCE": "balance", "积分": "balance",
     "HIST": "history", "HISTORY": "history", "明细": "history",
     "SHOP": "shop", "商品": "shop",
+    "TELEGRAM": "telegram", "绑定": "telegram",
     "CODE": "code", "兑换码": "code", "REDEEM": "redeem",
     "LANG": "language", "中文": "chinese", "ENGLISH": "english",
     "STOP": "stop", "UNSUBSCRIBE": "stop", "退订": "stop",
@@ -110,9 +112,11 @@ def truncate(line, *context):
 class Dialogue:
     """The resident dialogue, configured once by an entry point."""
 
-    def __init__(self, translations_dir=None, region="CN", timezone="Asia/Shanghai", code_secret=None):
+    def __init__(self, translations_dir=None, region="CN", timezone="Asia/Shanghai", code_secret=None,
+                 bot_username=""):
         self.region = region
         self.code_secret = code_secret
+        self.bot_username = bot_username
         self.zone = ZoneInfo(timezone)
         self._translations = {
             "en": NullTranslations(),
@@ -349,7 +353,8 @@ class Dialogue:
         _ = self.gettext(resident.language)
         text = _("Reply LIST for activities, JOIN A12 to sign up, CANCEL A12, MINE for your "
                  "sign-ups, HERE 1234 to check in, BAL for points, HIST for history, SHOP for goods, "
-                 "CODE for a counter code, LANG ZH for Chinese, STOP to unsubscribe.")
+                 "CODE for a counter code, TELEGRAM to link Telegram, LANG ZH for Chinese, STOP to "
+                 "unsubscribe.")
         if unknown:
             text = _("Sorry, I did not understand that.") + " " + text
         return Reply(text, language=resident.language)
@@ -455,12 +460,47 @@ class Dialogue:
     def do_redeem(self, resident, argument, now, conversation):
         """A QR code to show at the counter (Telegram)."""
         _ = self.gettext(resident.language)
-        if not self.code_secret:
-            raise RuntimeError("the dialogue needs code_secret to sign counter codes")
-        code = issue_qr_code(resident, self.code_secret, now=now)
+        code = issue_qr_code(resident, self._secret(), now=now)
         minutes = int(LIFETIME.total_seconds() // 60)
         return Reply(_("Show this QR code at the counter: %(code)s. It works once, for %(minutes)d minutes.",
                        code=code, minutes=minutes), language=resident.language, image=qr_png(code))
+
+    def do_telegram(self, resident, argument, now, conversation):
+        """A one-time code that links this resident's record to their Telegram account."""
+        _ = self.gettext(resident.language)
+        code = issue_qr_code(resident, self._secret(), now=now, kind=CounterCode.LINK)
+        link = f"https://t.me/{self.bot_username}?start=link-{code}" if self.bot_username else f"/start link-{code}"
+        return Reply(_("To use Linli in Telegram, open %(link)s (or send it to the Linli bot) within 10 "
+                       "minutes.", link=link), language=resident.language)
+
+    def link_by_code(self, telegram_id, code, now=None):
+        """Link a Telegram user to the resident who asked for this link code by SMS."""
+        current = self.resident_for(TELEGRAM, telegram_id)
+        language = current.language if current else self.conversation(TELEGRAM, telegram_id).language
+        try:
+            row = find_qr_code(code, self._secret(), now=now, kind=CounterCode.LINK)
+        except CommunityError as exc:
+            return Reply(self.error(exc, language), language=language)
+        resident = row.resident
+        _ = self.gettext(resident.language)
+        if current is not None and current.id == resident.id:
+            return Reply(_("Your Telegram is already linked, %(name)s.", name=short(resident.display_name)),
+                         language=resident.language)
+        if current is not None or resident.telegram_id is not None:
+            return Reply(_("This number or this Telegram account belongs to another record. Please ask "
+                           "community staff for help."), language=language)
+        with db.atomic():
+            consume(row, now)
+            Resident.update(telegram_id=int(telegram_id)).where(
+                (Resident.id == resident.id) & Resident.telegram_id.is_null()
+            ).execute()
+        return Reply(_("Linked! Welcome, %(name)s. Reply HELP for what you can do.",
+                       name=short(resident.display_name)), language=resident.language)
+
+    def _secret(self):
+        if not self.code_secret:
+            raise RuntimeError("the dialogue needs code_secret to sign one-time codes")
+        return self.code_secret
 
     def do_more(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)

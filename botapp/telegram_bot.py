@@ -96,6 +96,10 @@ class TelegramBot:
         if name == "start" and args.startswith("here-"):  # deep link from a check-in QR code
             await self.answer(update, f"HERE {args[5:]}")
             return
+        if name == "start" and args.startswith("link-"):  # deep link sent by SMS (TELEGRAM)
+            reply = await _in_thread(self.dialogue.link_by_code, str(update.effective_user.id), args[5:])
+            await update.effective_chat.send_message(reply.full_text())
+            return
         word = COMMANDS.get(name, "HELP")
         await self.answer(update, f"{word} {args}".strip() if word != "HELP" else word)
         if name == "start" and not await _in_thread(self.dialogue.has_phone, TELEGRAM, str(update.effective_user.id)):

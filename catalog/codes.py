@@ -45,11 +45,14 @@ def _issue(resident, kind, code, now):
         return CounterCode.create(code=code, kind=kind, resident=resident, created_at=now, expires_at=now + LIFETIME)
 
 
-def issue_qr_code(resident, secret, now=None):
-    """Issue a resident's QR counter code (replacing any earlier one); return its text."""
+def issue_qr_code(resident, secret, now=None, kind=CounterCode.QR):
+    """Issue a resident's signed code (replacing any earlier one of its kind); return its text.
+
+    `kind` QR is shown at the counter; LINK is opened in Telegram to link the account.
+    """
     body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
     code = body + _signature(secret, body)
-    _issue(resident, CounterCode.QR, code, now or utcnow())
+    _issue(resident, kind, code, now or utcnow())
     return code
 
 
@@ -70,14 +73,14 @@ def _usable(row, now):
     return row
 
 
-def find_qr_code(text, secret, now=None):
-    """Return the usable QR code row for a scanned text, or raise the error that says why not."""
+def find_qr_code(text, secret, now=None, kind=CounterCode.QR):
+    """Return the usable signed code row for a scanned text, or raise the error that says why not."""
     code = normalise(text)
     body, signature = code[:RANDOM_LENGTH], code[RANDOM_LENGTH:]
     if (len(code) != RANDOM_LENGTH + SIGNATURE_LENGTH or any(ch not in ALPHABET for ch in code)
             or not hmac.compare_digest(signature, _signature(secret, body))):
         raise CodeMalformed()
-    row = (CounterCode.select().where((CounterCode.code == code) & (CounterCode.kind == CounterCode.QR))
+    row = (CounterCode.select().where((CounterCode.code == code) & (CounterCode.kind == kind))
            .order_by(CounterCode.id.desc()).first())
     if row is None:
         raise CodeUnknown()

@@ -40,9 +40,10 @@ class StockMovement(BaseModel):
 
 
 class CounterCode(BaseModel):
-    """A one-time code a resident shows (QR) or reads out (SMS digits) at the counter."""
+    """A one-time code a resident shows (QR) or reads out (SMS digits) at the counter, or opens
+    in Telegram to link it to their record (link)."""
 
-    QR, DIGITS = "qr", "digits"
+    QR, DIGITS, LINK = "qr", "digits", "link"
 
     code = CharField(max_length=16)
     kind = CharField(max_length=8)

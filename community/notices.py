@@ -103,3 +103,15 @@ def announce(staff, community, text):
         record(staff, "announcement.send", f"community:{community.code}", {"text": text, "to": len(audience)},
                community=community)
     return len(audience)
+
+
+def failed_notices(communities, limit=20):
+    """Notices that could not be delivered to residents of these communities, newest first."""
+    ids = [c.id for c in communities]
+    return list(
+        Notice.select(Notice, Resident)
+        .join(Resident)
+        .where((Notice.status == Notice.FAILED) & Resident.community.in_(ids))
+        .order_by(Notice.id.desc())
+        .limit(limit)
+    )

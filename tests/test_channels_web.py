@@ -6,6 +6,7 @@ from pathlib import Path
 
 import community_factory as make
 from test_outbox import FROM, RecordingHttp
+from test_sms import BASE, TOKEN, signed_post
 from test_web_staff import Browser
 from twilio.rest import Client
 
@@ -13,8 +14,9 @@ import ledger
 from botapp.dialogue import Dialogue
 from botapp.worker import SmsSender, Worker
 from community import Notice, Resident, Signup
-from community.awards import confirm_participation
+from community.awards import confirm_participation, report_deed
 from community.notices import ANNOUNCEMENT
+from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = "+8613800138000"
@@ -108,3 +110,37 @@ def test_a_clerk_cannot_announce_or_simulate(client, app):
     assert client.get("/announce").status_code == 403
     assert client.get("/simulator").status_code == 403
     assert ledger.verify().ok
+
+
+def test_coordinators_see_notices_that_could_not_be_delivered(client, app):
+    with app.app_context():
+        place = make.build_place()
+        coordinator = make.coordinator(place.north, username="fail-coord")
+        resident = make.resident(place.north, "赵大爷", phone_number=PHONE)
+        confirm_participation(coordinator, report_deed(coordinator, resident, "volunteering", "值守"))
+        worker = Worker(Dialogue(str(ROOT / "translations")),
+                        sms=SmsSender(Client("ACx", "secret", http_client=RecordingHttp(fail_with=[400])), FROM,
+                                      rate=0))
+        asyncio.run(worker.drain_once())
+    Browser(client).login("fail-coord")
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="failed-notices"' in page and "赵大爷" in page and "twilio 400" in page
+
+
+def test_delivery_status_callbacks_must_be_signed(db_url):
+    signed_app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "t",
+                             "PUBLIC_BASE_URL": BASE, "TWILIO_AUTH_TOKEN": TOKEN})
+    with signed_app.app_context():
+        place = make.build_place()
+        coordinator = make.coordinator(place.north)
+        resident = make.resident(place.north, phone_number=PHONE)
+        confirm_participation(coordinator, report_deed(coordinator, resident, "volunteering", "值守"))
+        worker = Worker(Dialogue(str(ROOT / "translations")),
+                        sms=SmsSender(Client("ACx", "secret", http_client=RecordingHttp()), FROM, rate=0))
+        asyncio.run(worker.drain_once())
+        sid = Notice.get(Notice.resident == resident.id).provider_id
+    client = signed_app.test_client()
+    form = {"MessageSid": sid, "MessageStatus": "delivered"}
+    assert client.post("/sms/status", data=form).status_code == 403
+    assert signed_post(client, "/sms/status", form).status_code == 204
+    assert Notice.get(Notice.provider_id == sid).delivery_status == "delivered"

@@ -46,7 +46,7 @@ def telegram():
 
 
 def make_dialogue(cls=Dialogue):
-    return cls(str(ROOT / "translations"), region="CN")
+    return cls(str(ROOT / "translations"), region="CN", code_secret="tg-test", bot_username="linli_bot")
 
 
 @contextlib.asynccontextmanager
@@ -561,3 +561,25 @@ def test_the_fake_lets_a_long_poll_go_when_it_stops():
     poll.join(timeout=5)
     assert time.monotonic() - started < 5 and not poll.is_alive()
     assert answers == [(200, {"ok": True, "result": []})]
+
+
+def test_an_sms_resident_links_telegram_with_a_one_time_deep_link(db, telegram):
+    place = f.build_place()
+    resident = people.register_resident(place.north, "Wang Fang", phone="+8613800138000", language="en")
+    dialogue = make_dialogue()
+    by_sms = dialogue.handle("sms", resident.phone, "绑定").full_text()
+    code = re.search(r"start=link-([0-9A-Z]{10})", by_sms).group(1)
+    assert "https://t.me/linli_bot?start=link-" in by_sms
+
+    async def script():
+        async with running(telegram, dialogue):
+            chat = Chat(telegram, USER)
+            linked = await chat.text(f"/start link-{code}")
+            assert "Wang Fang" in linked
+            assert Resident.get_by_id(resident.id).telegram_id == USER
+            again = await Chat(telegram, USER + 1, "Intruder").text(f"/start link-{code}")
+            assert "Wang Fang" not in again  # single use: the second opener gets nothing
+            assert Resident.get_by_id(resident.id).telegram_id == USER
+            assert "0" in await chat.text("/balance")
+
+    run(script)

@@ -34,6 +34,7 @@ def _from_environment(instance_path):
         "TWILIO_FROM_NUMBER": env("TWILIO_FROM_NUMBER", ""),
         "SMS_PRICE_PER_SEGMENT": env("SMS_PRICE_PER_SEGMENT", "0.05"),
         "TELEGRAM_BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", ""),
+        "TELEGRAM_BOT_USERNAME": env("TELEGRAM_BOT_USERNAME", ""),
     }
 
 
@@ -67,7 +68,7 @@ def create_app(test_config=None):
 
     app.extensions["linli.dialogue"] = Dialogue(
         str(PROJECT_ROOT / "translations"), region=app.config["DEFAULT_REGION"], timezone=app.config["TIMEZONE"],
-        code_secret=app.config["SECRET_KEY"],
+        code_secret=app.config["SECRET_KEY"], bot_username=app.config.get("TELEGRAM_BOT_USERNAME", ""),
     )
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,

@@ -193,7 +193,15 @@ class Dialogue:
             return self.start(conversation, resident, language)
         if channel == SMS and (conversation.opted_out or (resident and resident.sms_opt_out)):
             return Reply(silent=True, language=language)
+        closed = resident is not None and resident.status == Resident.CLOSED
+        if command == "more" and not closed:  # what did not fit, in any state (registration too)
+            return self.more(conversation, language)
+        reply = self.answer(channel, address, conversation, resident, command, argument, text, now)
+        return self.page(reply, conversation) if channel == SMS else reply
 
+    def answer(self, channel, address, conversation, resident, command, argument, text, now):
+        """The reply to one message, before SMS paging."""
+        language = resident.language if resident else conversation.language
         if command in ("chinese", "english") or (command == "language" and argument):
             return self.switch_language(conversation, resident, command, argument)
         if resident is None:
@@ -208,30 +216,38 @@ class Dialogue:
         if handler is None:
             return self.do_help(resident, "", now, conversation, unknown=bool(text.strip()))
         try:
-            reply = handler(resident, argument, now, conversation)
+            return handler(resident, argument, now, conversation)
         except (CommunityError, ledger.LedgerError) as exc:
             return Reply(self.error(exc, resident.language), language=resident.language)
-        if channel == SMS and command != "more":
-            reply = self.page(reply, conversation)
-        return reply
 
     # --- SMS paging --------------------------------------------------------------------------
 
     def page(self, reply, conversation):
-        """Keep an SMS reply within the segment budget; what does not fit waits for MORE."""
+        """Keep an SMS reply within the segment budget; lines that do not fit wait for MORE."""
         _ = self.gettext(reply.language)
+        data = json.loads(conversation.data or "{}")
         if fits(reply.full_text()):
-            if conversation.data != "{}":
-                self.remember(conversation, data="{}")
+            if data.pop("more", None) is not None:
+                self.remember(conversation, data=json.dumps(data, ensure_ascii=False))
             return reply
         footer = _("Reply MORE for more.")
+        text = reply.text if fits("\n".join([reply.text, footer])) else truncate(reply.text, footer)
         shown, rest = [], list(reply.lines)
-        while rest and fits("\n".join([reply.text, *shown, rest[0], footer])):
+        while rest and fits("\n".join([text, *shown, rest[0], footer])):
             shown.append(rest.pop(0))
         if not shown and rest:  # a single line longer than the budget is cut, never dropped
-            shown.append(truncate(rest.pop(0), reply.text, footer))
-        self.remember(conversation, data=json.dumps({"more": rest}, ensure_ascii=False))
-        return Reply(reply.text, shown + ([footer] if rest else []), reply.buttons, language=reply.language)
+            shown.append(truncate(rest.pop(0), text, footer))
+        data["more"] = rest
+        self.remember(conversation, data=json.dumps(data, ensure_ascii=False))
+        return Reply(text, shown + ([footer] if rest else []), reply.buttons, language=reply.language)
+
+    def more(self, conversation, language):
+        """The next page of what an earlier SMS reply could not hold."""
+        _ = self.gettext(language)
+        waiting = json.loads(conversation.data or "{}").get("more") or []
+        if not waiting:
+            return Reply(_("Nothing more to show."), language=language)
+        return self.page(Reply("", waiting, language=language), conversation)
 
     # --- opting out, language ---------------------------------------------------------------
 
@@ -280,7 +296,7 @@ class Dialogue:
         if conversation.state == "awaiting_community":
             picked = argument.strip().upper() if command is None else ""
             by_code = {c.code.upper(): c for c in choices}
-            if picked.isdigit() and 1 <= int(picked) <= len(choices):
+            if picked.isdecimal() and picked.isascii() and 1 <= int(picked) <= len(choices):
                 by_code[picked] = choices[int(picked) - 1]
             if picked in by_code:
                 return self.finish_registration(
@@ -501,11 +517,4 @@ class Dialogue:
         if not self.code_secret:
             raise RuntimeError("the dialogue needs code_secret to sign one-time codes")
         return self.code_secret
-
-    def do_more(self, resident, argument, now, conversation):
-        _ = self.gettext(resident.language)
-        waiting = json.loads(conversation.data or "{}").get("more") or []
-        if not waiting:
-            return Reply(_("Nothing more to show."), language=resident.language)
-        return self.page(Reply("", waiting, language=resident.language), conversation)
 

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import community_factory
 import psycopg
 import pytest
 
@@ -108,3 +109,15 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def place(db):
+    """A district tree with communities, built through the services (community_factory)."""
+    return community_factory.build_place()
+
+
+@pytest.fixture
+def boss(place):
+    """A coordinator of the north community."""
+    return community_factory.coordinator(place.north)

@@ -12,16 +12,6 @@ from community.models import Activity, AuditEvent, Notice, Signup
 HOUR = datetime.timedelta(hours=1)
 
 
-@pytest.fixture
-def place(db):
-    return f.build_place()
-
-
-@pytest.fixture
-def boss(place):
-    return f.coordinator(place.north)
-
-
 def states(activity):
     """Each resident's sign-up state, in sign-up order."""
     query = Signup.select().where(Signup.activity == activity.id).order_by(Signup.created_at, Signup.id)

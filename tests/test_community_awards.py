@@ -12,16 +12,6 @@ from ledger import Account, Entry, Transfer
 
 
 @pytest.fixture
-def place(db):
-    return f.build_place()
-
-
-@pytest.fixture
-def boss(place):
-    return f.coordinator(place.north)
-
-
-@pytest.fixture
 def deputy(place):
     return f.coordinator(place.north)
 

@@ -131,16 +131,6 @@ def run_at_once(db_url, tasks):
 # --- set-up in the parent ----------------------------------------------------------------
 
 
-@pytest.fixture
-def place(db):
-    return f.build_place()
-
-
-@pytest.fixture
-def boss(place):
-    return f.coordinator(place.north)
-
-
 def committed(db):
     """End the parent's use of the connection so the children see everything and nothing waits."""
     db.close()

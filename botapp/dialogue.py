@@ -205,7 +205,7 @@ class Dialogue:
         if command in ("chinese", "english") or (command == "language" and argument):
             return self.switch_language(conversation, resident, command, argument)
         if resident is None:
-            return self.register(channel, address, conversation, command, argument, language)
+            return self.register(channel, address, conversation, command, argument, language, text)
         if resident.status == Resident.CLOSED:
             return Reply(self.error(ResidentClosed(), language), language=language)
         if conversation.state:
@@ -278,20 +278,24 @@ class Dialogue:
 
     # --- registration ------------------------------------------------------------------------
 
-    def register(self, channel, address, conversation, command, argument, language):
+    def register(self, channel, address, conversation, command, argument, language, text=""):
         """Ask a newcomer for their name (and community, where there is a choice), then register."""
         _ = self.gettext(language)
         data = json.loads(conversation.data or "{}")
         choices = communities()
         if not choices:
             return Reply(_("Linli is not open in your community yet."), language=language)
+        # A Chinese name may start like a command word ("我的名字是王伟"); "JOIN A1" is no name.
+        folded = " ".join(unicodedata.normalize("NFKC", text).split())
+        if command is not None and argument and not folded[:1].isascii():
+            command, argument = None, folded
         if conversation.state == "awaiting_name" and command is None and argument:
             name = " ".join(argument.split())
             if not 1 <= len(name) <= 30:
                 return Reply(_("Please reply with your name (at most 30 characters)."), language=language)
             if len(choices) == 1:
                 return self.finish_registration(channel, address, conversation, name, choices[0], language)
-            self.remember(conversation, state="awaiting_community", data=json.dumps({"name": name}))
+            self.remember(conversation, state="awaiting_community", data=json.dumps({**data, "name": name}))
             return self.ask_community(choices, language)
         if conversation.state == "awaiting_community":
             picked = argument.strip().upper() if command is None else ""
@@ -303,7 +307,8 @@ class Dialogue:
                     channel, address, conversation, data.get("name", ""), by_code[picked], language
                 )
             return self.ask_community(choices, language)
-        self.remember(conversation, state="awaiting_name", data="{}")
+        kept = {"phone": data["phone"]} if data.get("phone") else {}
+        self.remember(conversation, state="awaiting_name", data=json.dumps(kept))
         return Reply(_("Welcome to Linli, the community points service. Please reply with your name "
                        "to register."), language=language)
 
@@ -316,7 +321,8 @@ class Dialogue:
 
     def finish_registration(self, channel, address, conversation, name, community, language):
         _ = self.gettext(language)
-        phone = address if channel == SMS else None
+        # On Telegram, a phone number the user shared as their own contact comes along.
+        phone = address if channel == SMS else json.loads(conversation.data or "{}").get("phone")
         telegram_id = int(address) if channel == TELEGRAM else None
         try:
             resident = register_resident(
@@ -344,7 +350,7 @@ class Dialogue:
         resident = find_resident(phone=phone, region=self.region)
         if resident is None:
             if current is None:
-                self.remember(conversation, state="awaiting_name", data="{}")
+                self.remember(conversation, state="awaiting_name", data=json.dumps({"phone": phone}))
                 text = _("No resident has this number yet. Please reply with your name to register.")
                 return Reply(text, language=language)
             return Reply(_("No resident has this number. Ask community staff to add it to your record."),

@@ -18,13 +18,14 @@ from ledger import db
 from ledger.models import utcnow
 
 from .dialogue import SMS, TELEGRAM, short, truncate
+from .models import Conversation
 from .segments import fits
 
 log = logging.getLogger(__name__)
 
 SENDING, SKIPPED = "sending", "skipped"
 LOG = "log"
-LEASE = datetime.timedelta(minutes=5)
+LEASE = datetime.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 
 
@@ -47,10 +48,13 @@ def claim(limit=20, now=None, lease=LEASE):
     """Take up to `limit` due notices for this worker; return them."""
     now = now or utcnow()
     with db.atomic():
-        # Notices whose worker died mid-send come back once their lease has run out.
-        Notice.update(status=Notice.PENDING).where(
-            (Notice.status == SENDING) & (Notice.next_attempt_at <= now)
+        # Notices whose worker died mid-send come back once their lease has run out, unless
+        # they have had all their tries.
+        expired = (Notice.status == SENDING) & (Notice.next_attempt_at <= now)
+        Notice.update(status=Notice.FAILED, last_error="gave up: no worker finished sending it").where(
+            expired & (Notice.attempts >= MAX_ATTEMPTS)
         ).execute()
+        Notice.update(status=Notice.PENDING).where(expired).execute()
         due = (
             Notice.select(Notice.id)
             .where((Notice.status == Notice.PENDING) & (Notice.next_attempt_at <= now))
@@ -68,32 +72,37 @@ def claim(limit=20, now=None, lease=LEASE):
     return list(Notice.select().where(Notice.id.in_(ids) & (Notice.status == SENDING)).order_by(Notice.id))
 
 
+def _mine(notice):
+    """The notice, as long as this worker's claim on it stands (no other worker took it over)."""
+    return (Notice.id == notice.id) & (Notice.status == SENDING) & (Notice.attempts == notice.attempts)
+
+
 def mark_sent(notice, channel, provider_id=""):
     """Record that the notice went out."""
     Notice.update(status=Notice.SENT, channel=channel, provider_id=provider_id or "", sent_at=utcnow(),
-                  last_error="").where(Notice.id == notice.id).execute()
+                  last_error="").where(_mine(notice)).execute()
 
 
 def mark_skipped(notice, why):
     """Record that the resident cannot be reached (no channel, opted out)."""
-    Notice.update(status=SKIPPED, last_error=why[:500]).where(Notice.id == notice.id).execute()
+    Notice.update(status=SKIPPED, last_error=why[:500]).where(_mine(notice)).execute()
 
 
 def mark_retry(notice, error, retry_after=None, now=None, max_attempts=MAX_ATTEMPTS):
     """Put the notice back with exponential backoff, or give up after `max_attempts` tries."""
     now = now or utcnow()
     if notice.attempts >= max_attempts:
-        Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(Notice.id == notice.id).execute()
+        Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(_mine(notice)).execute()
         log.warning("notice %s failed for good after %d attempts", notice.id, notice.attempts)
         return
     delay = retry_after if retry_after is not None else min(3600, 15 * 2 ** (notice.attempts - 1))
     Notice.update(status=Notice.PENDING, last_error=str(error)[:500],
-                  next_attempt_at=now + datetime.timedelta(seconds=delay)).where(Notice.id == notice.id).execute()
+                  next_attempt_at=now + datetime.timedelta(seconds=delay)).where(_mine(notice)).execute()
 
 
 def mark_failed(notice, error):
     """Give up on a notice the provider refused for good; staff see it as failed."""
-    Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(Notice.id == notice.id).execute()
+    Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(_mine(notice)).execute()
 
 
 def record_delivery_status(provider_id, status, error_code=""):
@@ -142,19 +151,29 @@ def render(notice, resident, dialogue, channel):
         return _("You have a new message from your community.")
     text = make(title)
     if channel == SMS:
-        while not fits(text) and title:
-            title = truncate(title[:-1], "")
-            text = make(title)
+        # Shorten the quoted title first, one character at a time (bounded), then the whole text.
+        for keep in range(len(title) - 1, -1, -1):
+            if fits(text):
+                break
+            text = make(title[:keep] + "…")
         if not fits(text):
-            text = truncate(text, "")
+            text = truncate(text)
     return text
+
+
+def sms_opted_out(resident):
+    """The resident's own STOP (by SMS, even before staff registered them) or staff's record of it."""
+    said_stop = Conversation.select().where(
+        (Conversation.channel == SMS) & (Conversation.address == resident.phone) & Conversation.opted_out
+    ).exists()
+    return resident.sms_opt_out or said_stop
 
 
 def choose_channel(resident, telegram_ready, sms_ready):
     """Telegram if linked, else SMS unless opted out; `None` when the resident cannot be reached."""
     if resident.telegram_id and telegram_ready:
         return TELEGRAM
-    if resident.phone and not resident.sms_opt_out:
+    if resident.phone and not sms_opted_out(resident):
         return SMS if sms_ready else LOG
     if resident.telegram_id:
         return LOG

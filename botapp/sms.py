@@ -10,7 +10,7 @@ from community.people import mask_phone, normalise_phone
 from ledger import db
 from ledger.models import utcnow
 
-from .dialogue import SMS
+from .dialogue import SMS, parse
 from .models import Inbound
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,14 @@ def receive(dialogue, message_id, sender, body, *, now=None, limit=RATE_LIMIT, w
     key = f"sms:{message_id}"[:80]
     try:
         with db.atomic():
-            inbound = Inbound.create(key=key, address=phone, created_at=now)
+            command, _ = parse(body)
+            # STOP and START always get through; MORE pages through a reply and is not counted.
+            counted = command not in ("stop", "start", "more")
+            inbound = Inbound.create(key=key, address=phone if counted else "", created_at=now)
             recent = Inbound.select().where(
                 (Inbound.address == phone) & (Inbound.created_at > now - window)
             ).count()
-            if recent > limit:
+            if counted and recent > limit:
                 text = _slow_down(dialogue, phone) if recent == limit + 1 else None
                 log.info("SMS from %s over the rate limit (%d in the window)", mask_phone(phone), recent)
             else:

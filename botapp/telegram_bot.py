@@ -14,12 +14,10 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -65,29 +63,43 @@ class TelegramBot:
     def __init__(self, dialogue: Dialogue):
         self.dialogue = dialogue
 
-    async def answer(self, update: Update, text: str) -> None:
-        """Run one message through the dialogue and send the reply to the chat."""
-        user = update.effective_user
-        reply = await _in_thread(self.dialogue.handle, TELEGRAM, str(user.id), text)
-        if reply.image:
-            await update.effective_chat.send_photo(reply.image, caption=reply.full_text()[:1024])
-        elif not reply.silent and reply.full_text():
-            await update.effective_chat.send_message(reply.full_text(), reply_markup=keyboard(reply))
+    async def once(self, update: Update, function, *args):
+        """Run `function(*args)` for this update unless its id was handled before; return its reply.
 
-    async def once_per_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Drop an update whose id was already handled (a redelivery has no second effect)."""
+        The update id is recorded in the same transaction as what the dialogue changes, so a
+        redelivery has no second effect and a crash half-way loses nothing.
+        """
+        key = f"tg:{update.get_bot().id}:{update.update_id}"
 
-        def first_time():
+        def work():
             try:
                 with db.atomic():
-                    Inbound.create(key=f"tg:{context.bot.id}:{update.update_id}")
-                return True
+                    Inbound.create(key=key)
+                    return function(*args)
             except IntegrityError:
-                return False
+                if Inbound.select().where(Inbound.key == key).exists():
+                    return None
+                raise
 
-        if not await _in_thread(first_time):
+        reply = await _in_thread(work)
+        if reply is None:
             log.info("update %s seen before; ignored", update.update_id)
-            raise ApplicationHandlerStop
+        return reply
+
+    async def send(self, update: Update, reply) -> None:
+        """Send a dialogue reply to the chat: a photo with a caption, or text with buttons."""
+        if reply is None or reply.silent or not (reply.full_text() or reply.image):
+            return
+        if reply.image:
+            await update.effective_chat.send_photo(reply.image, caption=reply.full_text()[:1024])
+        else:
+            await update.effective_chat.send_message(reply.full_text(), reply_markup=keyboard(reply))
+
+    async def answer(self, update: Update, text: str):
+        """Run one message through the dialogue (once per update) and send the reply."""
+        reply = await self.once(update, self.dialogue.handle, TELEGRAM, str(update.effective_user.id), text)
+        await self.send(update, reply)
+        return reply
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Translate /command args into the dialogue's words."""
@@ -97,12 +109,13 @@ class TelegramBot:
             await self.answer(update, f"HERE {args[5:]}")
             return
         if name == "start" and args.startswith("link-"):  # deep link sent by SMS (TELEGRAM)
-            reply = await _in_thread(self.dialogue.link_by_code, str(update.effective_user.id), args[5:])
-            await update.effective_chat.send_message(reply.full_text())
+            reply = await self.once(update, self.dialogue.link_by_code, str(update.effective_user.id), args[5:])
+            await self.send(update, reply)
             return
         word = COMMANDS.get(name, "HELP")
-        await self.answer(update, f"{word} {args}".strip() if word != "HELP" else word)
-        if name == "start" and not await _in_thread(self.dialogue.has_phone, TELEGRAM, str(update.effective_user.id)):
+        reply = await self.answer(update, f"{word} {args}".strip() if word != "HELP" else word)
+        user_id = str(update.effective_user.id)
+        if reply is not None and name == "start" and not await _in_thread(self.dialogue.has_phone, TELEGRAM, user_id):
             await update.effective_chat.send_message(
                 "📱", reply_markup=ReplyKeyboardMarkup(
                     [[KeyboardButton("Share my phone number / 共享手机号", request_contact=True)]],
@@ -121,20 +134,24 @@ class TelegramBot:
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An inline button: its data is the command it stands for."""
         query = update.callback_query
+        reply = await self.once(update, self.dialogue.handle, TELEGRAM, str(update.effective_user.id),
+                                query.data or "")
+        if reply is None:
+            return
         try:
             await query.answer()  # only stops the button's spinner: a late press still counts
         except TelegramError as exc:
             log.info("could not answer a button press: %s", exc)
-        await self.answer(update, query.data or "")
+        await self.send(update, reply)
 
     async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Link this Telegram user to the resident with the shared phone number (own number only)."""
         contact = update.message.contact
         user = update.effective_user
-        reply = await _in_thread(
-            self.dialogue.link_telegram, str(user.id), contact.phone_number, contact.user_id == user.id
+        reply = await self.once(
+            update, self.dialogue.link_telegram, str(user.id), contact.phone_number, contact.user_id == user.id
         )
-        await update.effective_chat.send_message(reply.full_text())
+        await self.send(update, reply)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log first; then tell the resident something went wrong, never a traceback."""
@@ -154,7 +171,6 @@ def build_application(token, dialogue, *, base_url="https://api.telegram.org/bot
     )
     # Private chats only (a resident's points are nobody else's business), new messages only.
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-    application.add_handler(TypeHandler(Update, bot.once_per_update), group=-1)
     application.add_handler(CommandHandler(list(COMMANDS), bot.on_command, filters=private))
     application.add_handler(MessageHandler(private & filters.COMMAND, bot.on_unknown_command))
     application.add_handler(MessageHandler(private & filters.CONTACT, bot.on_contact))

@@ -16,6 +16,7 @@ from pathlib import Path
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 import ledger
@@ -113,16 +114,31 @@ class Worker:
 
         return await asyncio.to_thread(work)
 
+    def batch_size(self):
+        """A batch small enough to be sent well within its lease at the slowest channel's rate."""
+        if self.sms is None or not self.sms.pacer.interval:
+            return self.batch
+        seconds = outbox.LEASE.total_seconds() / 2
+        return max(1, min(self.batch, int(seconds / self.sms.pacer.interval)))
+
     async def drain_once(self):
         """Claim one batch and send it; return how many notices were handled."""
-        notices = await self._db(outbox.claim, self.batch)
+        notices = await self._db(outbox.claim, self.batch_size())
         for notice in notices:
             await self.deliver(notice)
         return len(notices)
 
     async def deliver(self, notice):
+        """Send one claimed notice; whatever goes wrong is recorded on it, never lost."""
+        try:
+            await self._deliver(notice)
+        except Exception as exc:  # a bug or a database hiccup must not stall the outbox
+            log.exception("notice %s could not be delivered", notice.id)
+            await self._db(outbox.mark_retry, notice, f"{type(exc).__name__}: {exc}")
+
+    async def _deliver(self, notice):
         resident = await self._db(outbox.resident_of, notice)
-        channel = outbox.choose_channel(resident, self.telegram is not None, self.sms is not None)
+        channel = await self._db(outbox.choose_channel, resident, self.telegram is not None, self.sms is not None)
         if channel is None:
             await self._db(outbox.mark_skipped, notice, "no channel: opted out of SMS and no Telegram")
             return
@@ -178,7 +194,8 @@ def build_worker(env):
     if env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN") and env.get("TWILIO_FROM_NUMBER"):
         base = env.get("PUBLIC_BASE_URL", "").rstrip("/")
         sms = SmsSender(
-            Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"]), env["TWILIO_FROM_NUMBER"],
+            Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], http_client=TwilioHttpClient(timeout=30)),
+            env["TWILIO_FROM_NUMBER"],
             status_callback=f"{base}/sms/status" if base.startswith("https://") else None,
             rate=float(env.get("SMS_RATE", "1")),
         )

@@ -13,6 +13,7 @@ from twilio.rest import Client
 import ledger
 from botapp.dialogue import Dialogue
 from botapp.worker import SmsSender, Worker
+from catalog.models import CounterCode
 from community import Notice, Resident, Signup
 from community.awards import confirm_participation, report_deed
 from community.notices import ANNOUNCEMENT
@@ -144,3 +145,32 @@ def test_delivery_status_callbacks_must_be_signed(db_url):
     assert client.post("/sms/status", data=form).status_code == 403
     assert signed_post(client, "/sms/status", form).status_code == 204
     assert Notice.get(Notice.provider_id == sid).delivery_status == "delivered"
+
+
+def test_the_simulator_stays_within_the_staff_members_communities_and_hands_out_no_codes(client, app):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="sim-north")
+        make.resident(place.north, phone_number=PHONE)
+        stranger = make.resident(place.east)
+    browser = Browser(client)
+    browser.login("sim-north")
+    other = browser.post("/simulator", {"phone": stranger.phone, "message": "积分"}, page="/simulator")
+    assert other.status_code == 403
+    for word in ("兑换码", "CODE", "REDEEM", "绑定"):
+        page = browser.post("/simulator", {"phone": PHONE, "message": word}, page="/simulator").get_data(as_text=True)
+        assert "模拟器不发放" in page
+    assert not CounterCode.select().exists()
+
+
+def test_an_announcement_longer_than_two_segments_is_refused(client, app):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="ann-long")
+        make.resident(place.north)
+    browser = Browser(client)
+    browser.login("ann-long")
+    form = {"community": str(place.north.id), "text": "通知" * 80, "send": "1"}
+    response = browser.post("/announce", form, page="/announce")
+    assert response.status_code == 200 and "2 条短信" in response.get_data(as_text=True)
+    assert Notice.select().where(Notice.kind == ANNOUNCEMENT).count() == 0

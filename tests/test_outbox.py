@@ -14,7 +14,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from botapp import outbox
+from botapp import outbox, sms
 from botapp.dialogue import Dialogue
 from botapp.models import Inbound, forget_old_inbound
 from botapp.segments import segments
@@ -227,3 +227,59 @@ def test_old_telegram_update_ids_are_forgotten(db):
     Inbound.create(key="tg:1:6")
     assert forget_old_inbound() == 1
     assert [i.key for i in Inbound.select()] == ["tg:1:6"]
+
+
+def test_rendering_long_emoji_titles_terminates_and_fits(world, dialogue):
+    place, coordinator = world
+    resident = make.resident(place.north, language="en")
+    activity = make.activity(coordinator, place.north, title="🎉" * 90)
+    make.activities.join(resident, activity)
+    make.activities.cancel_activity(coordinator, activity, "☔" * 150)
+    for notice in Notice.select().where(Notice.resident == resident.id):
+        assert segments(outbox.render(notice, resident, dialogue, "sms")) <= 2
+
+
+class BrokenSender:
+    """A sender with a bug: not a provider failure, just an exception."""
+
+    pacer = Pacer(rate=0)
+
+    async def send(self, resident, text):
+        raise RuntimeError("a bug in the sender")
+
+
+def test_an_unexpected_error_is_recorded_on_the_notice_and_the_batch_goes_on(world, dialogue):
+    first = confirmed_resident(world)
+    second = confirmed_resident(world, phone_number="13900139000")
+    worker = Worker(dialogue, sms=BrokenSender())
+    assert drain(worker) == 2
+    for resident in (first, second):
+        notice = Notice.get(Notice.resident == resident.id)
+        assert notice.status == Notice.PENDING and "a bug in the sender" in notice.last_error
+
+
+def test_a_notice_no_worker_could_finish_gives_up_after_its_tries(world):
+    resident = confirmed_resident(world)
+    Notice.update(status=outbox.SENDING, attempts=outbox.MAX_ATTEMPTS,
+                  next_attempt_at=utcnow() - datetime.timedelta(seconds=1)).execute()
+    assert outbox.claim() == []
+    assert Notice.get(Notice.resident == resident.id).status == Notice.FAILED
+
+
+def test_a_slow_worker_cannot_overwrite_a_takeover(world):
+    confirmed_resident(world)
+    [mine] = outbox.claim()
+    [theirs] = outbox.claim(now=utcnow() + outbox.LEASE + datetime.timedelta(seconds=1))
+    outbox.mark_sent(theirs, "sms", "SMtheirs")
+    outbox.mark_failed(mine, "too late")
+    notice = Notice.get_by_id(mine.id)
+    assert (notice.status, notice.provider_id) == (Notice.SENT, "SMtheirs")
+
+
+def test_a_stop_sent_before_registration_is_respected(world, dialogue):
+    sms.receive(dialogue, "SMstop", "+8613800138000", "STOP")
+    resident = confirmed_resident(world, phone_number="13800138000")  # registered by staff afterwards
+    http = RecordingHttp()
+    drain(sms_worker(dialogue, http))
+    assert http.requests == []
+    assert Notice.get(Notice.resident == resident.id).status == outbox.SKIPPED

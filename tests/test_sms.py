@@ -141,3 +141,23 @@ def test_any_body_gets_an_answer_never_a_500(client, place, app, body):
     assert "Traceback" not in text and "Error" not in text
     # keep the flood limit out of the way of the property
     Inbound.delete().execute()
+
+
+def test_stop_always_gets_through_and_more_is_not_counted(client, place, app):
+    with app.app_context():
+        make.resident(place.north, phone_number=PHONE)
+    for _ in range(RATE_LIMIT):
+        assert sms(client, "MORE") is not None
+    for _ in range(RATE_LIMIT):
+        assert sms(client, "BAL") is not None
+    assert sms(client, "BAL") is not None and sms(client, "BAL") is None  # the polite reply, then silence
+    assert sms(client, "STOP") is not None
+    assert Resident.get(Resident.phone == PHONE).sms_opt_out
+
+
+def test_a_chinese_name_that_starts_like_a_command_word_is_a_name(client, place):
+    sms(client, "你好")
+    choices = sms(client, "我的名字是王伟")
+    number = next(line.split(".")[0] for line in choices.splitlines() if "北社区" in line)
+    sms(client, number)
+    assert Resident.get(Resident.phone == PHONE).display_name == "我的名字是王伟"

@@ -303,6 +303,7 @@ def test_a_contact_with_an_unknown_number_starts_registration(db, telegram):
     run(script)
     resident = Resident.get(Resident.telegram_id == USER)
     assert (resident.display_name, resident.community_id) == ("Qian Yu", place.south.id)
+    assert resident.phone == "+8613800138000"  # the number they shared as their own comes along
 
 
 # --- never silence, never a traceback ---------------------------------------------------------

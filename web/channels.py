@@ -3,15 +3,16 @@
 import uuid
 from decimal import Decimal
 
-from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from botapp import outbox, sms
-from botapp.segments import segments
+from botapp.dialogue import parse
+from botapp.segments import MAX_SEGMENTS, segments
 from community import Community, Staff
 from community.notices import announce, announcement_audience
-from community.people import find_resident, mask_phone, normalise_phone
+from community.people import can_act, find_resident, mask_phone, normalise_phone
 
 from .auth import current_staff, roles_required
 from .forms import AnnounceForm, SimulatorForm
@@ -22,23 +23,34 @@ COORDINATOR = Staff.COORDINATOR
 TRANSCRIPT = 30
 
 
+#: What the simulator will not do: hand out a resident's counter or Telegram link codes.
+NOT_SIMULATED = ("code", "redeem", "telegram")
+
+
 @bp.route("/simulator", methods=["GET", "POST"])
 @roles_required(COORDINATOR)
 def simulator():
-    """Talk to the dialogue as an SMS resident: the exact replies and segment counts a phone gets."""
+    """Talk to the dialogue as an SMS resident: the exact replies and segment counts a phone gets.
+
+    Only for new numbers and residents of the staff member's own communities; it never hands
+    out a code that spends points or links an account.
+    """
     form = SimulatorForm()
     transcript = session.get("simulator", [])
+    resident = None
     if form.validate_on_submit():
         phone = normalise_phone(form.phone.data, region())
-        reply = sms.receive(current_app.extensions["linli.dialogue"], f"sim-{uuid.uuid4().hex}", phone,
-                            form.message.data)
-        transcript = (transcript + [{"phone": mask_phone(phone), "sent": form.message.data,
-                                     "reply": reply, "segments": segments(reply) if reply else 0}])[-TRANSCRIPT:]
-        session["simulator"] = transcript
-        session["simulator_phone"] = form.phone.data
-        return redirect(url_for(".simulator"))
-    form.phone.data = form.phone.data or session.get("simulator_phone", "")
-    resident = find_resident(phone=form.phone.data, region=region()) if form.phone.data else None
+        resident = find_resident(phone=phone, region=region())
+        if resident is not None and not can_act(current_staff(), resident.community, COORDINATOR):
+            abort(403)
+        if parse(form.message.data)[0] in NOT_SIMULATED:
+            flash(_("The simulator does not hand out counter or link codes."), "error")
+        else:
+            reply = sms.receive(current_app.extensions["linli.dialogue"], f"sim-{uuid.uuid4().hex}", phone,
+                                form.message.data)
+            transcript = (transcript + [{"phone": mask_phone(phone), "sent": form.message.data, "reply": reply,
+                                         "segments": segments(reply) if reply else 0}])[-TRANSCRIPT:]
+            session["simulator"] = transcript
     notices = []
     if resident is not None:
         dialogue = current_app.extensions["linli.dialogue"]
@@ -62,7 +74,9 @@ def announcement():
         price = Decimal(current_app.config["SMS_PRICE_PER_SEGMENT"])
         preview = {"recipients": len(audience), "by_sms": by_sms, "segments": per_message,
                    "total_segments": per_message * by_sms, "cost": price * per_message * by_sms}
-        if form.send.data:
+        if per_message > MAX_SEGMENTS:
+            flash(_("An announcement must fit in %(n)d SMS segments: shorten it.", n=MAX_SEGMENTS), "error")
+        elif form.send.data:
             count = announce(current_staff(), community, form.text.data)
             flash(_("Announcement queued for %(count)d residents.", count=count), "success")
             return redirect(url_for(".announcement"))

@@ -1,5 +1,6 @@
 """Activities and sign-ups: join, cancel, waitlist, check in."""
 
+import datetime
 import secrets
 
 from peewee import IntegrityError
@@ -15,9 +16,10 @@ from .errors import (
     ActivityStarted,
     InvalidInput,
     NotSignedUp,
+    TooManyCheckInAttempts,
     WrongCheckInCode,
 )
-from .models import Activity, Signup, Staff
+from .models import Activity, CheckInFailure, Signup, Staff
 from .people import authorize, ensure_active
 from .rules import current_rule
 
@@ -319,10 +321,23 @@ def _promote_waitlist(activity_id):
                              place=activity.place)
 
 
+#: Wrong check-in codes a resident may send in CHECK_IN_WINDOW before check-in is refused.
+MAX_CHECK_IN_FAILURES = 5
+CHECK_IN_WINDOW = datetime.timedelta(hours=12)
+
+
 def check_in(resident, code, *, now=None):
-    """Check a resident in with the activity's 4-digit code, on the day of the activity."""
+    """Check a resident in with the activity's 4-digit code, on the day of the activity.
+
+    Guessing is cut short: after a few wrong codes, check-in is refused for a while.
+    """
     now = now or utcnow()
     ensure_active(resident)
+    failures = CheckInFailure.select().where(
+        (CheckInFailure.resident == resident.id) & (CheckInFailure.created_at > now - CHECK_IN_WINDOW)
+    ).count()
+    if failures >= MAX_CHECK_IN_FAILURES:
+        raise TooManyCheckInAttempts()
     code = "".join((code or "").split())
     signup = (
         Signup.select(Signup, Activity)
@@ -336,7 +351,8 @@ def check_in(resident, code, *, now=None):
         .order_by(Activity.starts_at.desc())
         .first()
     )
-    if signup is None or abs((signup.activity.starts_at - now).total_seconds()) > 12 * 3600:
+    if signup is None or abs(signup.activity.starts_at - now) > CHECK_IN_WINDOW:
+        CheckInFailure.create(resident=resident.id, created_at=now)
         raise WrongCheckInCode()
     Signup.update(state=Signup.CHECKED_IN, updated_at=now).where(
         (Signup.id == signup.id) & (Signup.state == Signup.SIGNED_UP)

@@ -61,6 +61,10 @@ class WrongCheckInCode(CommunityError):
     """That check-in code does not match an activity you are signed up for today."""
 
 
+class TooManyCheckInAttempts(CommunityError):
+    """Too many wrong check-in codes; the activity's staff can still confirm that you took part."""
+
+
 class NotPending(CommunityError):
     """This sign-up has already been decided."""
 

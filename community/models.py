@@ -136,6 +136,13 @@ class Signup(BaseModel):
         indexes = ((("activity", "resident"), True),)
 
 
+class CheckInFailure(BaseModel):
+    """A wrong check-in code, counted so that codes cannot be guessed."""
+
+    resident = ForeignKeyField(Resident)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
 class Confirmation(BaseModel):
     """One staff member's confirmation of a sign-up (some categories need two)."""
 
@@ -178,4 +185,4 @@ class AuditEvent(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-MODELS = [Community, Resident, Staff, PointRule, Activity, Signup, Confirmation, Notice, AuditEvent]
+MODELS = [Community, Resident, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice, AuditEvent]

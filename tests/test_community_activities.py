@@ -403,6 +403,23 @@ def test_check_in_refuses_a_wrong_code_the_wrong_day_or_no_seat(place, boss):
     assert states(activity) == {seated.id: "signed_up", waiting.id: "waitlisted"}
 
 
+def test_guessing_check_in_codes_is_cut_short(place, boss):
+    starts = f.future(days=1)
+    activity = f.activity(boss, place.north, starts_at=starts)
+    resident = f.resident(place.north)
+    activities.join(resident, activity)
+    code = activity.checkin_code
+    early = starts - datetime.timedelta(hours=11)
+    for guess in range(activities.MAX_CHECK_IN_FAILURES):
+        wrong = f"{(int(code) + 1 + guess) % 10_000:04d}"
+        with pytest.raises(errors.WrongCheckInCode):
+            activities.check_in(resident, wrong, now=early)
+    with pytest.raises(errors.TooManyCheckInAttempts):
+        activities.check_in(resident, code, now=starts)  # even the right code, for a while
+    later = early + activities.CHECK_IN_WINDOW + datetime.timedelta(minutes=1)
+    assert activities.check_in(resident, code, now=later).state == "checked_in"
+
+
 def test_a_closed_resident_cannot_check_in(place, boss):
     starts = f.future(days=1)
     activity = f.activity(boss, place.north, starts_at=starts)

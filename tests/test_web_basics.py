@@ -1,7 +1,9 @@
 """The app factory, /healthz and the CLI commands."""
 
+import logging
+
 import ledger
-from web import create_app
+from web import MaskPhoneNumbers, create_app
 
 
 def test_healthz_reports_a_reachable_database(client):
@@ -49,3 +51,11 @@ def test_every_cli_command_has_help_text(app):
     commands = [pair for name, cmd in app.cli.commands.items() for pair in walk(cmd, name)]
     assert {"init-db", "ledger verify"} <= {path for path, _ in commands}
     assert [path for path, cmd in commands if not (cmd.help or "").strip()] == []
+
+
+def test_request_log_lines_never_carry_a_full_phone_number(app):
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s', ("GET /residents/?q=13800138000", 200),
+                               None)
+    MaskPhoneNumbers().filter(record)
+    assert "13800138000" not in record.getMessage() and "138****8000" in record.getMessage()
+    assert any(isinstance(f, MaskPhoneNumbers) for f in logging.getLogger("werkzeug").filters)

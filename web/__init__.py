@@ -1,7 +1,9 @@
 """Linli's web process: staff pages, the counter, webhooks, health, and the `flask` CLI."""
 
 import datetime
+import logging
 import os
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -36,6 +38,20 @@ def _from_environment(instance_path):
         "TELEGRAM_BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", ""),
         "TELEGRAM_BOT_USERNAME": env("TELEGRAM_BOT_USERNAME", ""),
     }
+
+
+class MaskPhoneNumbers(logging.Filter):
+    """Mask long digit runs (a phone number typed into a search box) in request log lines."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        masked = LONG_DIGITS.sub(lambda m: m.group()[:3] + "****" + m.group()[-4:], message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+LONG_DIGITS = re.compile(r"\d{7,}")
 
 
 def create_app(test_config=None):
@@ -80,6 +96,8 @@ def create_app(test_config=None):
     for code in (403, 404, 405):
         app.register_error_handler(code, lambda e: (render_template("error.html", error=e), e.code))
     cli.register(app)
+    if not any(isinstance(f, MaskPhoneNumbers) for f in logging.getLogger("werkzeug").filters):
+        logging.getLogger("werkzeug").addFilter(MaskPhoneNumbers())
     return app
 
 

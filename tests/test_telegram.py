@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -582,5 +583,45 @@ def test_an_sms_resident_links_telegram_with_a_one_time_deep_link(db, telegram):
             assert "Wang Fang" not in again  # single use: the second opener gets nothing
             assert Resident.get_by_id(resident.id).telegram_id == USER
             assert "0" in await chat.text("/balance")
+
+    run(script)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_webhook_mode_checks_telegrams_secret_token(db, telegram):
+    """PTB's own webhook server: an update without the secret token is refused, with it handled."""
+    resident, chat = registered_chat(telegram)
+    port = free_port()
+    update = {"update_id": 9001, "message": {
+        "message_id": 1, "date": int(time.time()), "chat": {"id": USER, "type": "private"},
+        "from": {"id": USER, "is_bot": False, "first_name": "Zhou"}, "text": "BAL"}}
+
+    async def script():
+        application = build_application(TOKEN, make_dialogue(), base_url=telegram.base_url)
+        await application.initialize()
+        await application.start()
+        await application.updater.start_webhook(
+            listen="127.0.0.1", port=port, url_path="telegram", webhook_url="https://linli.example/telegram",
+            secret_token="s3cret-token",
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/telegram"
+            async with httpx.AsyncClient() as client:
+                forged = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+                missing = await client.post(url, json=update)
+                good = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
+            assert forged.status_code == 403 and missing.status_code == 403 and good.status_code == 200
+            messages = await asyncio.to_thread(telegram.wait_for_messages, 1, chat_id=USER, timeout=TIMEOUT)
+            assert "0" in messages[-1]["text"]
+            assert telegram.webhook_url == "https://linli.example/telegram"
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            await application.shutdown()
 
     run(script)

@@ -145,6 +145,10 @@ def render(notice, resident, dialogue, channel):
         kinds.REMINDER: lambda t: _("Reminder: %(code)s %(title)s, %(when)s at %(place)s.", code=code, title=t,
                                     when=when, place=place),
         "announcement": lambda t: p.get("text", ""),
+        "redeemed": lambda t: _("Redeemed %(items)s for %(points)s points. Balance: %(balance)s.",
+                                items=short(p.get("items", ""), 40), points=points, balance=balance),
+        "redemption_voided": lambda t: _("A redemption of %(points)s points was voided: %(reason)s. Balance: "
+                                         "%(balance)s.", points=points, reason=reason, balance=balance),
     }
     make = templates.get(notice.kind)
     if make is None:

@@ -33,3 +33,19 @@ class CodeExpired(CatalogError):
 
 class CodeReplaced(CatalogError):
     """A newer code was issued; use the newest one."""
+
+
+class WrongCommunity(CatalogError):
+    """This resident belongs to another community's supermarket."""
+
+
+class OverLimit(CatalogError):
+    """That is more than the resident may take in this period."""
+
+
+class EmptyCart(CatalogError):
+    """The cart is empty."""
+
+
+class AlreadyVoided(CatalogError):
+    """This checkout has already been voided."""

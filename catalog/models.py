@@ -1,8 +1,9 @@
-"""Goods, stock movements and counter codes of a community's points supermarket."""
+"""Goods, stock movements, counter codes and redemptions of a community's points supermarket."""
 
 from peewee import BooleanField, CharField, Check, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from community.models import Community, Resident, Staff
+from ledger import Transfer
 from ledger.models import BaseModel, utcnow
 
 
@@ -56,3 +57,28 @@ class CounterCode(BaseModel):
 
     class Meta:
         indexes = ((("code", "kind"), False),)
+
+
+class Redemption(BaseModel):
+    """One checkout at the counter: goods paid in points, all in one transaction."""
+
+    DONE, VOIDED = "done", "voided"
+
+    resident = ForeignKeyField(Resident, backref="redemptions")
+    community = ForeignKeyField(Community)
+    clerk = ForeignKeyField(Staff)
+    transfer = ForeignKeyField(Transfer, unique=True)
+    total = IntegerField()
+    status = CharField(max_length=10, default=DONE)
+    void_reason = TextField(default="")
+    checkout_key = CharField(max_length=80, unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class RedemptionLine(BaseModel):
+    """One line of a redemption: which goods, how many, at what price."""
+
+    redemption = ForeignKeyField(Redemption, backref="lines")
+    goods = ForeignKeyField(Goods)
+    quantity = IntegerField()
+    price = IntegerField()

@@ -41,7 +41,7 @@ def sms_templates():
 # Worst cases: the longest quoted name, title and place; Chinese text forces UCS-2 everywhere.
 FILL = {"code": "A999", "title": "志" * SHORT, "name": "名" * SHORT, "community": "社" * SHORT,
         "place": "地" * SHORT, "when": "11-28 15:46", "points": "100000", "balance": "1000000",
-        "reason": "因" * 40, "minutes": 10, "link": "https://t.me/linli_community_bot?start=link-ABCDEFGH23"}
+        "reason": "因" * 40, "minutes": 10, "items": "品" * 40, "link": "https://t.me/linli_community_bot?start=link-ABCDEFGH23"}
 
 
 def test_the_catalogue_has_the_sms_templates():

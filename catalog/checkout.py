@@ -1,0 +1,151 @@
+"""Checkout at the counter: use the resident's one-time code, check limits and stock, debit the
+points to the shop account, record the redemption and stock movements, and queue a receipt —
+all in one transaction, so any failure changes nothing. A voided checkout is put back the same way.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+import ledger
+from community import notices
+from community.audit import record
+from community.errors import InvalidInput
+from community.models import Staff
+from community.people import authorize, can_act, ensure_active
+from ledger import Account, Transfer, db
+from ledger.models import utcnow
+
+from .codes import consume
+from .errors import AlreadyVoided, EmptyCart, GoodsNotFound, OverLimit, WrongCommunity
+from .goods import move_stock
+from .models import Goods, Redemption, RedemptionLine, StockMovement
+
+MAX_LINE_QUANTITY = 99
+RECEIPT, VOIDED = "redeemed", "redemption_voided"
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How many of a limited item a resident may still take in the current period."""
+
+    goods: Goods
+    left: int
+
+
+def shop_account(community):
+    """The community supermarket's ledger account (created on first use)."""
+    return ledger.open_account(f"shop:{community.code}", Account.SHOP, f"{community.name_en} supermarket")
+
+
+def period_start(period, now):
+    """The start of the limit period that contains `now`: the calendar month, or the last 7 days."""
+    if period == Goods.MONTH:
+        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return now - datetime.timedelta(days=7)
+
+
+def taken_in_period(resident, goods, now):
+    """How many of `goods` the resident has redeemed (not voided) in the current period."""
+    return (
+        RedemptionLine.select(RedemptionLine.quantity)
+        .join(Redemption)
+        .where(
+            (Redemption.resident == resident.id) & (RedemptionLine.goods == goods.id)
+            & (Redemption.status == Redemption.DONE)
+            & (Redemption.created_at >= period_start(goods.limit_period, now))
+        )
+        .scalars()
+    )
+
+
+def allowances(resident, now=None):
+    """What is left of each limited item for this resident (the counter shows it after a scan)."""
+    now = now or utcnow()
+    limited = Goods.select().where(
+        (Goods.community == resident.community_id) & Goods.active & Goods.limit_quantity.is_null(False)
+    )
+    return [Allowance(g, max(0, g.limit_quantity - sum(taken_in_period(resident, g, now)))) for g in limited]
+
+
+def _cart(resident, cart):
+    """Validate (goods id, quantity) pairs; merge repeats; return [(goods, quantity)]."""
+    merged = {}
+    for goods_id, quantity in cart:
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity <= MAX_LINE_QUANTITY:
+            raise InvalidInput(f"a quantity is a whole number from 1 to {MAX_LINE_QUANTITY}")
+        merged[goods_id] = merged.get(goods_id, 0) + quantity
+    if not merged:
+        raise EmptyCart()
+    lines = []
+    for goods_id, quantity in sorted(merged.items()):
+        goods = Goods.get_or_none((Goods.id == goods_id) & Goods.active)
+        if goods is None or goods.community_id != resident.community_id:
+            raise GoodsNotFound(goods_id=goods_id)
+        lines.append((goods, quantity))
+    return lines
+
+
+def checkout(clerk, code_row, cart, *, checkout_key, now=None):
+    """Pay for `cart` with the points of the resident whose one-time code was scanned.
+
+    `code_row` comes from catalog.codes.find_qr_code or find_digit_code. The same checkout key
+    twice (a double click, a retry) returns the first redemption and changes nothing.
+    """
+    now = now or utcnow()
+    done = Redemption.get_or_none(Redemption.checkout_key == checkout_key)
+    if done is not None:
+        return done
+    resident = code_row.resident
+    ensure_active(resident)
+    if not can_act(clerk, resident.community, Staff.CLERK, Staff.COORDINATOR):
+        raise WrongCommunity()
+    lines = _cart(resident, cart)
+    total = sum(goods.price * quantity for goods, quantity in lines)
+    names = ", ".join(f"{goods.name_zh}×{quantity}" for goods, quantity in lines)
+    with db.atomic():
+        consume(code_row, now)
+        # The debit comes first: it locks the resident's account, so two checkouts of one
+        # resident at two counters are counted against the limits one after the other.
+        transfer = ledger.transfer(
+            resident.account_id, shop_account(resident.community), total, kind=Transfer.REDEEM,
+            memo=names[:500], actor=f"staff:{clerk.id}", idempotency_key=f"checkout:{checkout_key}",
+        )
+        for goods, quantity in lines:
+            over = goods.limit_quantity is not None and (
+                sum(taken_in_period(resident, goods, now)) + quantity > goods.limit_quantity
+            )
+            if over:
+                raise OverLimit(goods_id=goods.id)
+            move_stock(goods.id, -quantity, StockMovement.REDEEMED, f"checkout {checkout_key}", clerk)
+        redemption = Redemption.create(resident=resident, community=resident.community_id, clerk=clerk,
+                                       transfer=transfer, total=total, checkout_key=checkout_key, created_at=now)
+        for goods, quantity in lines:
+            RedemptionLine.create(redemption=redemption, goods=goods, quantity=quantity, price=goods.price)
+        notices.queue_notice(RECEIPT, resident, items=names, points=total,
+                             balance=ledger.balance(resident.account_id))
+        record(clerk, "checkout", f"redemption:{redemption.id}", {"total": total}, community=resident.community)
+    return redemption
+
+
+def void_checkout(staff, redemption, reason):
+    """Undo a checkout (coordinators): points back by a ledger reversal, goods back on the shelf."""
+    authorize(staff, redemption.community, Staff.COORDINATOR)
+    reason = " ".join((reason or "").split())
+    if not reason or len(reason) > 200:
+        raise InvalidInput("a reason is required")
+    with db.atomic():
+        changed = (
+            Redemption.update(status=Redemption.VOIDED, void_reason=reason)
+            .where((Redemption.id == redemption.id) & (Redemption.status == Redemption.DONE))
+            .execute()
+        )
+        if not changed:
+            raise AlreadyVoided()
+        ledger.reverse(redemption.transfer_id, reason, f"staff:{staff.id}")
+        for line in redemption.lines:
+            move_stock(line.goods_id, line.quantity, StockMovement.RETURNED, reason, staff)
+        notices.queue_notice(VOIDED, redemption.resident_id, points=redemption.total, reason=reason,
+                             balance=ledger.balance(redemption.resident.account_id))
+        record(staff, "checkout.void", f"redemption:{redemption.id}", {"reason": reason},
+               community=redemption.community)
+    return Redemption.get_by_id(redemption.id)

@@ -85,6 +85,11 @@ def _cart(resident, cart):
     return lines
 
 
+def find_checkout(checkout_key):
+    """The redemption already made under this checkout key, if any (a resubmitted form)."""
+    return Redemption.get_or_none(Redemption.checkout_key == checkout_key)
+
+
 def checkout(clerk, code_row, cart, *, checkout_key, now=None):
     """Pay for `cart` with the points of the resident whose one-time code was scanned.
 
@@ -92,7 +97,7 @@ def checkout(clerk, code_row, cart, *, checkout_key, now=None):
     twice (a double click, a retry) returns the first redemption and changes nothing.
     """
     now = now or utcnow()
-    done = Redemption.get_or_none(Redemption.checkout_key == checkout_key)
+    done = find_checkout(checkout_key)
     if done is not None:
         return done
     resident = code_row.resident

@@ -1,0 +1,109 @@
+"""The counter page through the test client: scan, cart, confirm, and every refusal in words."""
+
+import re
+
+import community_factory as make
+import pytest
+from test_web_staff import Browser
+
+import ledger
+from catalog import codes
+from catalog.goods import create_goods, receive_stock
+from catalog.models import Goods, Redemption
+from community.awards import confirm_participation, report_deed
+from community.models import Resident
+
+PHONE = "+8613800138000"
+
+
+@pytest.fixture
+def shop(app):
+    with app.app_context():
+        place = make.build_place()
+        boss = make.coordinator(place.north)
+        make.clerk(place.north, username="till")
+        make.clerk(place.south, username="south-till")
+        resident = make.resident(place.north, "林阿姨", phone_number=PHONE)
+        for _ in range(3):
+            confirm_participation(boss, report_deed(boss, resident, "volunteering", "值守"))
+        oil = create_goods(boss, place.north, "食用油", "Cooking oil", 150, limit_quantity=1, limit_period="month")
+        soap = create_goods(boss, place.north, "肥皂", "Soap", 100)
+        receive_stock(boss, oil, 3)
+        receive_stock(boss, soap, 10)
+    return resident, oil, soap
+
+
+def qr(app, resident):
+    with app.app_context():
+        return codes.issue_qr_code(Resident.get_by_id(resident.id), app.config["SECRET_KEY"])
+
+
+def balance(resident):
+    return ledger.balance(Resident.get_by_id(resident.id).account_id)
+
+
+def buy(browser, carried, cart):
+    cart_page = browser.post("/counter/scan", carried, page="/counter/").get_data(as_text=True)
+    key = re.search(r'name="checkout_key" value="([^"]+)"', cart_page).group(1)
+    form = {**carried, "checkout_key": key, **{f"qty-{g.id}": str(n) for g, n in cart}}
+    return browser.post("/counter/checkout", form, page="/counter/", follow_redirects=True), form
+
+
+def test_a_clerk_scans_fills_a_cart_and_sees_the_new_balance(client, app, shop):
+    resident, oil, soap = shop
+    browser = Browser(client)
+    browser.login("till")
+    code = qr(app, resident)
+    page = browser.post("/counter/scan", {"code": code.lower()}, page="/counter/").get_data(as_text=True)
+    assert "林阿姨" in page and "+86138****8000" in page and 'id="balance">3<' in page
+    assert "13800138000" not in page
+    response, form = buy(browser, {"code": code}, [(oil, 1), (soap, 1)])
+    assert 'id="balance">0.5<' in response.get_data(as_text=True)
+    assert balance(resident) == 50 and Goods.get_by_id(oil.id).stock == 2
+    again = browser.post("/counter/checkout", form, page="/counter/", follow_redirects=True)
+    assert Redemption.select().count() == 1 and 'id="balance">0.5<' in again.get_data(as_text=True)
+
+
+def test_phone_and_sms_code_without_a_qr_code(client, app, shop):
+    resident, oil, soap = shop
+    with app.app_context():
+        digits = codes.issue_digit_code(Resident.get_by_id(resident.id))
+    browser = Browser(client)
+    browser.login("till")
+    response, _ = buy(browser, {"phone": "138 0013 8000", "digits": digits}, [(soap, 2)])
+    assert 'id="balance">1<' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("used", "这个兑换码已经用过了"),
+    ("typo", "兑换码无效，请检查是否输错"),
+    ("other community", "这位居民属于另一个社区的积分超市"),
+    ("over limit", "超过了这位居民本期可兑换的数量"),
+    ("too poor", "积分不足"),
+])
+def test_refusals_are_specific_and_change_nothing(client, app, shop, case, message):
+    resident, oil, soap = shop
+    browser = Browser(client)
+    browser.login("south-till" if case == "other community" else "till")
+    code = qr(app, resident)
+    if case == "used":
+        browser.login("till")
+        buy(browser, {"code": code}, [(soap, 1)])
+    before = balance(resident)
+    carried = {"code": code[:-1] + ("2" if code[-1] != "2" else "3")} if case == "typo" else {"code": code}
+    cart = {"over limit": [(oil, 2)], "too poor": [(soap, 4)]}.get(case, [(soap, 1)])
+    if case in ("used", "typo", "other community"):
+        response = browser.post("/counter/checkout", {**carried, "checkout_key": case, f"qty-{soap.id}": "1"},
+                                page="/counter/", follow_redirects=True)
+    else:
+        response, _ = buy(browser, carried, cart)
+    assert message in response.get_data(as_text=True)
+    assert balance(resident) == before
+
+
+def test_coordinators_of_other_pages_only_and_anonymous_cannot_reach_the_counter(client, shop):
+    assert client.get("/counter/").status_code == 302
+    browser = Browser(client)
+    browser.login("till")
+    assert client.get("/counter/").status_code == 200
+    assert client.get("/activities/").status_code == 403

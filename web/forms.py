@@ -91,3 +91,19 @@ class AnnounceForm(FlaskForm):
     text = TextAreaField(_l("Announcement"), validators=[DataRequired(), Length(max=300)])
     preview = SubmitField(_l("Preview"))
     send = SubmitField(_l("Send"))
+
+
+class GoodsForm(FlaskForm):
+    community = SelectField(_l("Community"), coerce=int)
+    name_zh = StringField(_l("Chinese name"), validators=[DataRequired(), Length(max=60)])
+    name_en = StringField(_l("English name"), validators=[DataRequired(), Length(max=60)])
+    price = StringField(_l("Points"), validators=[DataRequired(), Length(max=20)])
+    limit_quantity = IntegerField(_l("Limit per resident"), validators=[Optional(), NumberRange(min=1, max=99)])
+    limit_period = SelectField(_l("per"), choices=choices([("", "—"), ("month", _l("month")), ("week", _l("week"))]))
+    active = BooleanField(_l("On sale"), default=True)
+
+
+class StockForm(FlaskForm):
+    kind = SelectField(_l("Change"), choices=choices([("receive", _l("Delivery")), ("adjust", _l("Correction"))]))
+    quantity = IntegerField(_l("Quantity"), validators=[InputRequired(), NumberRange(min=-100_000, max=100_000)])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])

@@ -26,9 +26,14 @@ setup: $(VENV)/.runtime $(MO)
 
 setup-dev: $(VENV)/.dev $(MO)
 
+# The outbox worker (and the Telegram bot, when TELEGRAM_BOT_TOKEN is set) run beside the web
+# process and stop with it; without provider accounts, notices go to the worker's log.
 run: setup
 	$(BIN)/flask --app web init-db
 	$(BIN)/flask --app web demo-data --if-empty
+	$(BIN)/python -m botapp.worker & pids=$$!; \
+	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(BIN)/python -m botapp & pids="$$pids $$!"; fi; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask --app web run --host 127.0.0.1 --port 5000
 
 test: setup-dev

@@ -277,3 +277,15 @@ def test_a_staff_member_cannot_confirm_their_own_participation(client, world, ap
     response = browser.post(f"/awards/signups/{signup.id}/confirm", page="/", follow_redirects=True)
     assert "工作人员不能确认自己的参与" in response.get_data(as_text=True)
     assert balance_of(app, resident) == 0
+
+
+def test_closing_sign_ups_keeps_confirmation_possible(client, world, app):
+    browser = as_role(client, world, "coordinator")
+    activity = world["activity"]
+    browser.post(f"/activities/{activity.id}/close", page="/")
+    assert Activity.get_by_id(activity.id).status == Activity.CLOSED
+    again = browser.post(f"/activities/{activity.id}/close", page="/", follow_redirects=True)
+    assert "这个活动未开放" in again.get_data(as_text=True)
+    signup = Signup.get(Signup.resident == world["residents"][0].id)
+    browser.post(f"/awards/signups/{signup.id}/confirm", page="/")
+    assert balance_of(app, world["residents"][0]) == 100

@@ -123,6 +123,17 @@ def cancel(activity_id):
     return redirect(url_for(".show", activity_id=activity.id))
 
 
+@bp.post("/<int:activity_id>/close")
+@roles_required(COORDINATOR)
+def close(activity_id):
+    """Close an activity to new sign-ups; confirmations stay possible."""
+    activity = _activity_for_staff(activity_id)
+    if ActionForm().validate_on_submit():
+        service.close_activity(current_staff(), activity)
+        flash(_("Sign-ups are closed."), "success")
+    return redirect(url_for(".show", activity_id=activity.id))
+
+
 @bp.post("/<int:activity_id>/join")
 @roles_required(COORDINATOR)
 def join(activity_id):

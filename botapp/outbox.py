@@ -7,7 +7,6 @@ Neither Telegram nor Twilio takes an idempotency key, so in that one case it may
 """
 
 import datetime
-import json
 import logging
 
 import ledger
@@ -119,7 +118,7 @@ def record_delivery_status(provider_id, status, error_code=""):
 def render(notice, resident, dialogue, channel):
     """The notice's text in the resident's language, within the SMS budget on SMS."""
     _ = dialogue.gettext(resident.language)
-    p = json.loads(notice.params or "{}")
+    p = kinds.notice_params(notice)
     points = ledger.format_amount(p.get("points", 0))
     balance = ledger.format_amount(p.get("balance", 0))
     title = short(p.get("title", ""))

@@ -11,7 +11,7 @@ import hmac
 import secrets
 import unicodedata
 
-from community.people import ensure_active
+from community.people import ensure_active, find_resident
 from ledger import db
 from ledger.models import utcnow
 
@@ -108,6 +108,17 @@ def find_digit_code(resident, text, now=None):
             ).execute()
         raise CodeUnknown()
     return _usable(row, now)
+
+
+def find_counter_code(secret, *, scanned="", phone="", digits="", region="CN", now=None):
+    """The usable code a clerk has: a scanned QR code, or a phone number and the six SMS digits."""
+    scanned = (scanned or "").strip()
+    if scanned:
+        return find_qr_code(scanned[:64], secret, now=now)
+    resident = find_resident(phone=(phone or "")[:32], region=region)
+    if resident is None:
+        raise CodeUnknown()
+    return find_digit_code(resident, (digits or "")[:16], now=now)
 
 
 def consume(row, now=None):

@@ -354,10 +354,3 @@ def import_residents(rows, *, dry_run=False, region="CN", staff=None, progress=N
         if dry_run:
             outer.rollback()
     return report
-
-
-def ensure_resident_may_act(resident):
-    """Raise ResidentNotFound or ResidentClosed where a resident cannot act."""
-    if resident is None:
-        raise ResidentNotFound()
-    ensure_active(resident)

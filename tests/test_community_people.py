@@ -118,13 +118,11 @@ def test_names_are_tidied(place):
 def test_closed_residents_cannot_act(place):
     boss = f.admin()
     resident = f.resident(place.north)
-    people.ensure_resident_may_act(resident)
+    people.ensure_active(resident)
     closed = people.close_resident(boss, resident)
     assert closed.status == Resident.CLOSED
     with pytest.raises(errors.ResidentClosed):
-        people.ensure_resident_may_act(closed)
-    with pytest.raises(errors.ResidentNotFound):
-        people.ensure_resident_may_act(None)
+        people.ensure_active(closed)
     with pytest.raises(errors.ResidentNotFound):
         people.get_resident(999_999)
 

@@ -8,11 +8,10 @@ from flask_babel import gettext as _
 import ledger
 from catalog import codes
 from catalog.checkout import allowances, checkout, find_checkout
-from catalog.errors import CodeUnknown
 from catalog.goods import goods_for
 from catalog.models import Redemption
 from community import CommunityError, Staff
-from community.people import can_act, find_resident, mask_phone
+from community.people import can_act, mask_phone
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm
@@ -24,14 +23,9 @@ COUNTER_ROLES = (Staff.CLERK, Staff.COORDINATOR)
 
 
 def _code_row(form):
-    """The one-time code the form carries: a scanned QR code, or a phone number and six digits."""
-    scanned = (form.get("code") or "").strip()
-    if scanned:
-        return codes.find_qr_code(scanned[:64], current_app.config["SECRET_KEY"])
-    resident = find_resident(phone=(form.get("phone") or "")[:32], region=region())
-    if resident is None:
-        raise CodeUnknown()
-    return codes.find_digit_code(resident, (form.get("digits") or "")[:16])
+    """The one-time code the form carries."""
+    return codes.find_counter_code(current_app.config["SECRET_KEY"], scanned=form.get("code"),
+                                   phone=form.get("phone"), digits=form.get("digits"), region=region())
 
 
 @bp.get("/")

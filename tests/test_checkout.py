@@ -1,10 +1,10 @@
 """Checkout at the counter: one transaction for code, limits, stock, points and receipt; voids;
 and two counters racing for one code or the last item, in real processes."""
 
-import multiprocessing
 
 import community_factory as make
 import pytest
+from racing import race
 
 import ledger
 from catalog import codes
@@ -26,7 +26,6 @@ from community.errors import NotPermitted
 from community.models import Resident, Staff
 
 SECRET = "counter-secret"
-CTX = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture
@@ -137,26 +136,9 @@ def test_a_code_works_once_and_only_at_its_own_communitys_counter(counter, place
 # --- two counters at once, in real processes ------------------------------------------------
 
 
-def _counter(db_url, clerk_id, code_id, goods_id, key, barrier, results):
-    ledger.open_database(db_url)
-    clerk, row = Staff.get_by_id(clerk_id), CounterCode.get_by_id(code_id)
-    barrier.wait(timeout=60)
-    try:
-        results.put(f"ok:{checkout(clerk, row, [(goods_id, 1)], checkout_key=key).id}")
-    except Exception as exc:  # the outcome is the evidence
-        results.put(type(exc).__name__)
-
-
-def race(db_url, jobs):
-    """Run one checkout per job in its own process, all released at once; return the outcomes."""
-    barrier, results = CTX.Barrier(len(jobs)), CTX.Queue()
-    children = [CTX.Process(target=_counter, args=(db_url, *job, barrier, results)) for job in jobs]
-    for child in children:
-        child.start()
-    outcomes = sorted(results.get(timeout=120) for _ in jobs)
-    for child in children:
-        child.join(timeout=30)
-    return outcomes
+def counter_checkout(clerk_id, code_id, goods_id, key):
+    """What one counter does: load the clerk and the scanned code, check out one item."""
+    return checkout(Staff.get_by_id(clerk_id), CounterCode.get_by_id(code_id), [(goods_id, 1)], checkout_key=key)
 
 
 def test_two_counters_scanning_one_code_at_once_check_out_once(db, db_url, counter):
@@ -164,7 +146,8 @@ def test_two_counters_scanning_one_code_at_once_check_out_once(db, db_url, count
     other_clerk = Staff.get_by_id(make.clerk(Resident.get_by_id(resident.id).community).id)
     row = scan(resident)
     db.close()
-    outcomes = race(db_url, [(clerk.id, row.id, soap.id, "c1"), (other_clerk.id, row.id, soap.id, "c2")])
+    outcomes = race(db_url, [(counter_checkout, (clerk.id, row.id, soap.id, "c1")),
+                             (counter_checkout, (other_clerk.id, row.id, soap.id, "c2"))])
     assert [o.startswith("ok:") for o in outcomes].count(True) == 1
     assert "CodeUsed" in outcomes
     assert Redemption.select().count() == 1 and stock(soap) == 1 and ledger.verify().ok
@@ -178,6 +161,7 @@ def test_two_residents_buying_the_last_item_at_once_one_gets_it(db, db_url, coun
     receive_stock(boss, last, 1)
     rows = [scan(resident), scan(second)]
     db.close()
-    outcomes = race(db_url, [(clerk.id, rows[0].id, last.id, "a"), (clerk.id, rows[1].id, last.id, "b")])
+    outcomes = race(db_url, [(counter_checkout, (clerk.id, rows[0].id, last.id, "a")),
+                             (counter_checkout, (clerk.id, rows[1].id, last.id, "b"))])
     assert [o.startswith("ok:") for o in outcomes].count(True) == 1 and "OutOfStock" in outcomes
     assert stock(last) == 0 and ledger.verify().ok

@@ -115,10 +115,14 @@ def record_delivery_status(provider_id, status, error_code=""):
 # --- rendering -----------------------------------------------------------------------------------
 
 
-def render(notice, resident, dialogue, channel):
-    """The notice's text in the resident's language, within the SMS budget on SMS."""
+def render(notice, resident, dialogue, channel, redact=False):
+    """The notice's text in the resident's language, within the SMS budget on SMS.
+
+    `redact` hides a one-time code, for the log and for staff who see the notice.
+    """
     _ = dialogue.gettext(resident.language)
     p = kinds.notice_params(notice)
+    secret = "******" if redact else p.get("code", "")
     points = ledger.format_amount(p.get("points", 0))
     balance = ledger.format_amount(p.get("balance", 0))
     title = short(p.get("title", ""))
@@ -146,6 +150,8 @@ def render(notice, resident, dialogue, channel):
         "announcement": lambda t: p.get("text", ""),
         "redeemed": lambda t: _("Redeemed %(items)s for %(points)s points. Balance: %(balance)s.",
                                 items=short(p.get("items", ""), 40), points=points, balance=balance),
+        "counter_code": lambda t: _("Your counter code: %(code)s. Read it out to the clerk. It works once, for "
+                                    "%(minutes)d minutes.", code=secret, minutes=p.get("minutes", 10)),
         "redemption_voided": lambda t: _("A redemption of %(points)s points was voided: %(reason)s. Balance: "
                                          "%(balance)s.", points=points, reason=reason, balance=balance),
     }

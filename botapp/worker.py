@@ -145,7 +145,8 @@ class Worker:
         text = await self._db(outbox.render, notice, resident, self.dialogue,
                               SMS if channel != TELEGRAM else TELEGRAM)
         if channel == outbox.LOG:
-            log.info(outbox.log_line(resident, "log (channel not configured)", text))
+            shown = await self._db(outbox.render, notice, resident, self.dialogue, SMS, True)
+            log.info(outbox.log_line(resident, "log (channel not configured)", shown))
             await self._db(outbox.mark_sent, notice, outbox.LOG)
             return
         sender = self.telegram if channel == TELEGRAM else self.sms

@@ -90,6 +90,12 @@ def find_checkout(checkout_key):
     return Redemption.get_or_none(Redemption.checkout_key == checkout_key)
 
 
+def recent_checkouts(communities, limit=50):
+    """The latest checkouts in these communities, newest first."""
+    return list(Redemption.select().where(Redemption.community.in_([c.id for c in communities]))
+                .order_by(Redemption.id.desc()).limit(limit))
+
+
 def checkout(clerk, code_row, cart, *, checkout_key, now=None):
     """Pay for `cart` with the points of the resident whose one-time code was scanned.
 

@@ -11,7 +11,9 @@ import hmac
 import secrets
 import unicodedata
 
-from community.people import ensure_active, find_resident
+from peewee import IntegrityError
+
+from community.people import ensure_active
 from ledger import db
 from ledger.models import utcnow
 
@@ -24,7 +26,8 @@ LIFETIME = datetime.timedelta(minutes=10)
 MAX_FAILED_ATTEMPTS = 5
 
 
-def _signature(secret, body):
+def signature(secret, body):
+    """Two characters of the alphabet that only the server can compute for `body`."""
     digest = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
     return "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:SIGNATURE_LENGTH])
 
@@ -37,12 +40,20 @@ def normalise(text):
 
 def _issue(resident, kind, code, now):
     ensure_active(resident)
-    with db.atomic():
-        CounterCode.update(replaced_at=now).where(
-            (CounterCode.resident == resident.id) & (CounterCode.kind == kind)
-            & CounterCode.used_at.is_null() & CounterCode.replaced_at.is_null()
-        ).execute()
-        return CounterCode.create(code=code, kind=kind, resident=resident, created_at=now, expires_at=now + LIFETIME)
+    for attempt in range(3):
+        try:
+            with db.atomic():
+                CounterCode.update(replaced_at=now).where(
+                    (CounterCode.resident == resident.id) & (CounterCode.kind == kind)
+                    & CounterCode.used_at.is_null() & CounterCode.replaced_at.is_null()
+                ).execute()
+                return CounterCode.create(code=code, kind=kind, resident=resident, created_at=now,
+                                          expires_at=now + LIFETIME)
+        except IntegrityError:
+            # Another request issued one at the same moment (one live code each, by a unique
+            # index): replace that one instead.
+            if attempt == 2:
+                raise
 
 
 def issue_qr_code(resident, secret, now=None, kind=CounterCode.QR):
@@ -51,7 +62,7 @@ def issue_qr_code(resident, secret, now=None, kind=CounterCode.QR):
     `kind` QR is shown at the counter; LINK is opened in Telegram to link the account.
     """
     body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
-    code = body + _signature(secret, body)
+    code = body + signature(secret, body)
     _issue(resident, kind, code, now or utcnow())
     return code
 
@@ -76,9 +87,9 @@ def _usable(row, now):
 def find_qr_code(text, secret, now=None, kind=CounterCode.QR):
     """Return the usable signed code row for a scanned text, or raise the error that says why not."""
     code = normalise(text)
-    body, signature = code[:RANDOM_LENGTH], code[RANDOM_LENGTH:]
+    body, sig = code[:RANDOM_LENGTH], code[RANDOM_LENGTH:]
     if (len(code) != RANDOM_LENGTH + SIGNATURE_LENGTH or any(ch not in ALPHABET for ch in code)
-            or not hmac.compare_digest(signature, _signature(secret, body))):
+            or not hmac.compare_digest(sig, signature(secret, body))):
         raise CodeMalformed()
     row = (CounterCode.select().where((CounterCode.code == code) & (CounterCode.kind == kind))
            .order_by(CounterCode.id.desc()).first())
@@ -108,17 +119,6 @@ def find_digit_code(resident, text, now=None):
             ).execute()
         raise CodeUnknown()
     return _usable(row, now)
-
-
-def find_counter_code(secret, *, scanned="", phone="", digits="", region="CN", now=None):
-    """The usable code a clerk has: a scanned QR code, or a phone number and the six SMS digits."""
-    scanned = (scanned or "").strip()
-    if scanned:
-        return find_qr_code(scanned[:64], secret, now=now)
-    resident = find_resident(phone=(phone or "")[:32], region=region)
-    if resident is None:
-        raise CodeUnknown()
-    return find_digit_code(resident, (digits or "")[:16], now=now)
 
 
 def consume(row, now=None):

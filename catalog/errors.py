@@ -49,3 +49,11 @@ class EmptyCart(CatalogError):
 
 class AlreadyVoided(CatalogError):
     """This checkout has already been voided."""
+
+
+class CardReplaced(CatalogError):
+    """This card was replaced by a newer one; ask for the new card."""
+
+
+class Unreachable(CatalogError):
+    """The resident cannot get a code: no Telegram, and no phone number that takes SMS."""

@@ -59,6 +59,17 @@ class CounterCode(BaseModel):
         indexes = ((("code", "kind"), False),)
 
 
+class MemberCard(BaseModel):
+    """A printed member card. Its QR code only tells the counter whose card it is: spending
+    also needs the six-digit code the counter then sends to the resident."""
+
+    code = CharField(max_length=16, unique=True)
+    resident = ForeignKeyField(Resident, backref="cards")
+    issued_by = ForeignKeyField(Staff, null=True)
+    issued_at = DateTimeField(default=utcnow)
+    revoked_at = DateTimeField(null=True)
+
+
 class Redemption(BaseModel):
     """One checkout at the counter: goods paid in points, all in one transaction."""
 

@@ -1,6 +1,8 @@
-"""A coordinator in a real headless Chromium: log in, create an activity, sign a resident up,
-confirm them, and see the balance change on the resident's page."""
+"""Staff in a real headless Chromium: a coordinator creates an activity, signs a resident up,
+confirms them and sees the balance change; a clerk checks a resident out at the counter with a
+keyboard-wedge scanner and with the page's camera scanner (fed a fake camera stream of a QR code)."""
 
+import contextlib
 import datetime
 import os
 import shutil
@@ -8,9 +10,15 @@ import threading
 
 import community_factory as make
 import pytest
+import qrcode
+from PIL import Image
 from werkzeug.serving import make_server
 
+from catalog import codes
+from catalog.goods import create_goods, receive_stock
+from catalog.models import Goods
 from community import Activity
+from community.awards import confirm_participation, report_deed
 
 CHROMIUM = os.environ.get("LINLI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("LINLI_REQUIRE_BROWSER") == "1"
@@ -34,18 +42,34 @@ def live_server(app):
     thread.join(5)
 
 
-@pytest.fixture
-def page():
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@contextlib.contextmanager
+def chromium(*extra_args, permissions=()):
+    """A fresh headless Chromium page (a phone-sized window, Chinese locale)."""
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                      permissions=list(permissions))
         yield context.new_page()
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def page():
+    with chromium() as page:
+        yield page
+
+
+def log_in(page, live_server, username):
+    page.goto(f"{live_server}/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(make.PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{live_server}/")
 
 
 def test_coordinator_confirms_a_resident_and_sees_the_balance(app, live_server, page):
@@ -54,12 +78,7 @@ def test_coordinator_confirms_a_resident_and_sees_the_balance(app, live_server, 
         make.coordinator(place.north, username="coord")
         resident = make.resident(place.north, "林阿姨", phone_number="138 0013 8000")
 
-    page.goto(f"{live_server}/login")
-    page.get_by_label("用户名").fill("coord")
-    page.get_by_label("密码").fill(make.PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{live_server}/")
-
+    log_in(page, live_server, "coord")
     page.get_by_role("button", name="新建活动").click()
     start = datetime.datetime.now() + datetime.timedelta(days=2)
     page.get_by_label("标题").fill("楼道安全检查")
@@ -85,3 +104,64 @@ def test_coordinator_confirms_a_resident_and_sees_the_balance(app, live_server, 
     assert page.locator("#balance").inner_text() == "1"
     assert "志愿服务 v1" in page.locator("body").inner_text()
     assert resident.id and page.url.endswith(f"/residents/{resident.id}")
+
+
+@pytest.fixture
+def shop(app):
+    """A clerk at the north counter, a resident with 3 points, soap at 1 point."""
+    with app.app_context():
+        place = make.build_place()
+        boss = make.coordinator(place.north)
+        make.clerk(place.north, username="till")
+        resident = make.resident(place.north, "林阿姨", phone_number="138 0013 8000")
+        for _ in range(3):
+            confirm_participation(boss, report_deed(boss, resident, "volunteering", "值守"))
+        soap = create_goods(boss, place.north, "肥皂", "Soap", 100)
+        receive_stock(boss, soap, 10)
+        code = codes.issue_qr_code(resident, app.config["SECRET_KEY"])
+    return resident, soap, code
+
+
+def buy_one_soap(page, soap):
+    page.get_by_role("heading", name="林阿姨").wait_for()
+    assert page.locator("#balance").inner_text() == "3"
+    page.get_by_label("数量 肥皂").fill("1")
+    page.get_by_role("button", name="确认并扣积分").click()
+    page.get_by_role("heading", name="完成").wait_for()
+    assert page.locator("#balance").inner_text() == "2"
+    assert Goods.get_by_id(soap.id).stock == 9
+
+
+def test_a_clerk_checks_out_with_a_keyboard_wedge_scanner(app, live_server, page, shop):
+    resident, soap, code = shop
+    log_in(page, live_server, "till")
+    page.goto(f"{live_server}/counter/")
+    # The scan field has the focus on its own: the scanner types straight into it, then Enter.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'code'")
+    page.keyboard.type(code.lower(), delay=5)  # Caps Lock off: lower case still works
+    page.keyboard.press("Enter")
+    buy_one_soap(page, soap)
+
+
+def y4m_of_qr_code(text, path, width=640, height=480):
+    """A short raw video (YUV4MPEG2, 4:2:0) of a QR code on white, for Chromium's fake camera."""
+    image = qrcode.make(text, box_size=8, border=4).convert("L")
+    frame = Image.new("L", (width, height), 255)
+    frame.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    chroma = bytes([128]) * (width // 2 * height // 2 * 2)
+    with open(path, "wb") as video:
+        video.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(10):
+            video.write(b"FRAME\n" + frame.tobytes() + chroma)
+    return path
+
+
+def test_a_clerk_checks_out_with_the_camera_scanner(app, live_server, shop, tmp_path):
+    resident, soap, code = shop
+    video = y4m_of_qr_code(code, tmp_path / "qr.y4m")
+    with chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                  f"--use-file-for-fake-video-capture={video}", permissions=["camera"]) as page:
+        log_in(page, live_server, "till")
+        page.goto(f"{live_server}/counter/")
+        page.get_by_role("button", name="用摄像头扫码").click()
+        buy_one_soap(page, soap)

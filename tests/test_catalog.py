@@ -105,7 +105,7 @@ def test_codes_expire_and_asking_again_replaces_the_old_one(shop):
     with pytest.raises(CodeExpired):
         codes.find_qr_code(new, SECRET, now=later)
     unknown_body = "ABCDEFGH"
-    forged = unknown_body + codes._signature(SECRET, unknown_body)
+    forged = unknown_body + codes.signature(SECRET, unknown_body)
     with pytest.raises(CodeUnknown):
         codes.find_qr_code(forged, SECRET)
 

@@ -7,11 +7,11 @@ import pytest
 from test_web_staff import Browser
 
 import ledger
-from catalog import codes
+from catalog import cards, codes
 from catalog.goods import create_goods, receive_stock
 from catalog.models import Goods, Redemption
 from community.awards import confirm_participation, report_deed
-from community.models import Resident
+from community.models import Resident, Staff
 
 PHONE = "+8613800138000"
 
@@ -107,3 +107,70 @@ def test_coordinators_of_other_pages_only_and_anonymous_cannot_reach_the_counter
     browser.login("till")
     assert client.get("/counter/").status_code == 200
     assert client.get("/activities/").status_code == 403
+
+
+def card_of(app, resident):
+    with app.app_context():
+        boss = Staff.get(Staff.role == Staff.COORDINATOR)
+        return cards.issue_card(boss, Resident.get_by_id(resident.id), app.config["SECRET_KEY"]).code
+
+
+def sent_digits(resident):
+    return [p["code"] for _, p in make.notices_of(resident, cards.COUNTER_CODE)]
+
+
+def test_a_card_scan_texts_a_code_the_resident_reads_out(client, app, shop):
+    resident, oil, soap = shop
+    card = card_of(app, resident)
+    browser = Browser(client)
+    browser.login("till")
+    page = browser.post("/counter/scan", {"code": card}, page="/counter/").get_data(as_text=True)
+    assert f'name="card" value="{card}"' in page and "+86138****8000" in page and 'id="balance"' not in page
+    [digits] = sent_digits(resident)
+    assert digits not in page
+    wrong = f"{(int(digits) + 1) % 10**6:06d}"
+    again = browser.post("/counter/scan", {"card": card, "digits": wrong}, page="/counter/").get_data(as_text=True)
+    assert "没有这个兑换码" in again and f'name="card" value="{card}"' in again
+    assert sent_digits(resident) == [digits]  # a typo does not send another code
+    response, _ = buy(browser, {"card": card, "digits": digits}, [(soap, 1)])
+    assert 'id="balance">2<' in response.get_data(as_text=True)
+
+
+def test_a_reissued_card_and_an_unreachable_holder_are_told_apart(client, app, shop):
+    resident, oil, soap = shop
+    old = card_of(app, resident)
+    card_of(app, resident)
+    with app.app_context():
+        boss = Staff.get(Staff.role == Staff.COORDINATOR)
+        silent = make.people.register_resident(Resident.get_by_id(resident.id).community, "王伯")  # no phone
+        silent_card = cards.issue_card(boss, silent, app.config["SECRET_KEY"]).code
+    browser = Browser(client)
+    browser.login("till")
+    page = browser.post("/counter/scan", {"code": old}, page="/counter/", follow_redirects=True)
+    assert "这张卡已换新" in page.get_data(as_text=True)
+    page = browser.post("/counter/scan", {"code": silent_card}, page="/counter/", follow_redirects=True)
+    assert "收不到验证码" in page.get_data(as_text=True)
+    assert sent_digits(resident) == [] and sent_digits(silent) == []
+
+
+def test_a_coordinator_voids_a_checkout_with_a_reason(client, app, shop):
+    resident, oil, soap = shop
+    browser = Browser(client)
+    browser.login("till")
+    response, _ = buy(browser, {"code": qr(app, resident)}, [(soap, 2)])
+    receipt_url = response.request.path
+    assert "撤销这笔兑换" not in response.get_data(as_text=True)  # clerks see no void form
+    assert browser.post(receipt_url + "/void", {"reason": "拿错了"}, page=receipt_url).status_code == 403
+    assert client.get("/counter/checkouts").status_code == 403
+
+    with app.app_context():
+        boss = Staff.get(Staff.role == Staff.COORDINATOR)
+    browser.login(boss.username)
+    assert "林阿姨" in client.get("/counter/checkouts").get_data(as_text=True)
+    refused = browser.post(receipt_url + "/void", {"reason": ""}, page=receipt_url, follow_redirects=True)
+    assert "请填写原因" in refused.get_data(as_text=True) and balance(resident) == 100
+    done = browser.post(receipt_url + "/void", {"reason": "拿错了"}, page=receipt_url, follow_redirects=True)
+    assert "拿错了" in done.get_data(as_text=True) and balance(resident) == 300
+    assert Goods.get_by_id(soap.id).stock == 10 and ledger.verify().ok
+    twice = browser.post(receipt_url + "/void", {"reason": "again"}, page=receipt_url, follow_redirects=True)
+    assert "已经撤销过了" in twice.get_data(as_text=True) and balance(resident) == 300

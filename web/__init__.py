@@ -15,7 +15,21 @@ from botapp.dialogue import Dialogue
 from botapp.instance import secret_key
 from community import CommunityError
 
-from . import activities, admin, awards, channels, cli, counter, goods, health, home, i18n, residents, sms
+from . import (
+    activities,
+    admin,
+    awards,
+    cards,
+    channels,
+    cli,
+    counter,
+    goods,
+    health,
+    home,
+    i18n,
+    residents,
+    sms,
+)
 from .auth import bp as auth_bp
 from .auth import login_manager
 
@@ -88,7 +102,7 @@ def create_app(test_config=None):
     )
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
-                      admin.bp, sms.bp, channels.bp, counter.bp, goods.bp):
+                      admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, cards.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(CommunityError, _domain_error)

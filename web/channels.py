@@ -54,7 +54,8 @@ def simulator():
     notices = []
     if resident is not None:
         dialogue = current_app.extensions["linli.dialogue"]
-        notices = [(n, outbox.render(n, resident, dialogue, "sms")) for n in outbox.recent_notices(resident)]
+        notices = [(n, outbox.render(n, resident, dialogue, "sms", redact=True))
+                   for n in outbox.recent_notices(resident)]
     return render_template("channels/simulator.html", form=form, transcript=transcript, notices=notices,
                            segments=segments)
 

@@ -31,7 +31,8 @@ def index():
     """Search residents by name or phone number."""
     q = request.args.get("q", "")[:60]
     residents = service.search_residents(current_staff(), q, region=region())
-    return render_template("residents/index.html", residents=residents, q=q, mask=service.mask_phone)
+    return render_template("residents/index.html", residents=residents, q=q, mask=service.mask_phone,
+                           communities=service.visible_communities(current_staff()))
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -37,14 +37,17 @@ def shop_account(community):
     return ledger.open_account(f"shop:{community.code}", Account.SHOP, f"{community.name_en} supermarket")
 
 
-def period_start(period, now):
-    """The start of the limit period that contains `now`: the calendar month, or the last 7 days."""
+def period_start(period, now, zone=datetime.UTC):
+    """The start (naive UTC) of the limit period that contains `now` (naive UTC): the calendar
+    month in the community's time zone `zone`, or the last 7 days."""
     if period == Goods.MONTH:
-        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        local = now.replace(tzinfo=datetime.UTC).astimezone(zone)
+        first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return first.astimezone(datetime.UTC).replace(tzinfo=None)
     return now - datetime.timedelta(days=7)
 
 
-def taken_in_period(resident, goods, now):
+def taken_in_period(resident, goods, now, zone=datetime.UTC):
     """How many of `goods` the resident has redeemed (not voided) in the current period."""
     return (
         RedemptionLine.select(RedemptionLine.quantity)
@@ -52,19 +55,19 @@ def taken_in_period(resident, goods, now):
         .where(
             (Redemption.resident == resident.id) & (RedemptionLine.goods == goods.id)
             & (Redemption.status == Redemption.DONE)
-            & (Redemption.created_at >= period_start(goods.limit_period, now))
+            & (Redemption.created_at >= period_start(goods.limit_period, now, zone))
         )
         .scalars()
     )
 
 
-def allowances(resident, now=None):
+def allowances(resident, now=None, zone=datetime.UTC):
     """What is left of each limited item for this resident (the counter shows it after a scan)."""
     now = now or utcnow()
     limited = Goods.select().where(
         (Goods.community == resident.community_id) & Goods.active & Goods.limit_quantity.is_null(False)
     )
-    return [Allowance(g, max(0, g.limit_quantity - sum(taken_in_period(resident, g, now)))) for g in limited]
+    return [Allowance(g, max(0, g.limit_quantity - sum(taken_in_period(resident, g, now, zone)))) for g in limited]
 
 
 def _cart(resident, cart):
@@ -96,11 +99,12 @@ def recent_checkouts(communities, limit=50):
                 .order_by(Redemption.id.desc()).limit(limit))
 
 
-def checkout(clerk, code_row, cart, *, checkout_key, now=None):
+def checkout(clerk, code_row, cart, *, checkout_key, now=None, zone=datetime.UTC):
     """Pay for `cart` with the points of the resident whose one-time code was scanned.
 
-    `code_row` comes from catalog.codes.find_qr_code or find_digit_code. The same checkout key
-    twice (a double click, a retry) returns the first redemption and changes nothing.
+    `code_row` comes from catalog.cards.find_counter_code. The same checkout key twice (a double
+    click, a retry) returns the first redemption and changes nothing. Monthly limits follow the
+    calendar of the time zone `zone`.
     """
     now = now or utcnow()
     done = find_checkout(checkout_key)
@@ -123,7 +127,7 @@ def checkout(clerk, code_row, cart, *, checkout_key, now=None):
         )
         for goods, quantity in lines:
             over = goods.limit_quantity is not None and (
-                sum(taken_in_period(resident, goods, now)) + quantity > goods.limit_quantity
+                sum(taken_in_period(resident, goods, now, zone)) + quantity > goods.limit_quantity
             )
             if over:
                 raise OverLimit(goods_id=goods.id)

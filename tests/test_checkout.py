@@ -1,6 +1,8 @@
 """Checkout at the counter: one transaction for code, limits, stock, points and receipt; voids;
 and two counters racing for one code or the last item, in real processes."""
 
+import datetime
+from zoneinfo import ZoneInfo
 
 import community_factory as make
 import pytest
@@ -165,3 +167,19 @@ def test_two_residents_buying_the_last_item_at_once_one_gets_it(db, db_url, coun
                              (counter_checkout, (clerk.id, rows[1].id, last.id, "b"))])
     assert [o.startswith("ok:") for o in outcomes].count(True) == 1 and "OutOfStock" in outcomes
     assert stock(last) == 0 and ledger.verify().ok
+
+
+def test_monthly_limits_follow_the_communitys_calendar(counter):
+    clerk, resident, oil, soap = counter
+    shanghai = ZoneInfo("Asia/Shanghai")
+
+    def buy_oil(when, key):
+        row = codes.find_qr_code(codes.issue_qr_code(resident, SECRET, now=when), SECRET, now=when)
+        return checkout(clerk, row, [(oil.id, 1)], checkout_key=key, now=when, zone=shanghai)
+
+    buy_oil(datetime.datetime(2026, 11, 30, 15, 0), "november")  # 23:00 on 30 November in Shanghai
+    buy_oil(datetime.datetime(2026, 11, 30, 17, 0), "december")  # 01:00 on 1 December: a new month there
+    with pytest.raises(OverLimit):
+        buy_oil(datetime.datetime(2026, 12, 1, 3, 0), "december again")
+    assert [a.left for a in allowances(resident, now=datetime.datetime(2026, 12, 1, 3, 0), zone=shanghai)] == [0]
+    assert stock(oil) == 3

@@ -1,6 +1,7 @@
 """The supermarket counter: scan (or type phone + code), fill a cart, confirm. Clerks' page."""
 
 import uuid
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -25,6 +26,10 @@ COUNTER_ROLES = (Staff.CLERK, Staff.COORDINATOR)
 
 
 CARRIED = ("code", "card", "phone", "digits")
+
+
+def _zone():
+    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def _code_row(form):
@@ -79,7 +84,7 @@ def scan():
     resident = row.resident
     return render_template(
         "counter/cart.html", form=ActionForm(), resident=resident, phone=mask_phone(resident.phone),
-        balance=ledger.balance(resident.account_id), allowances=allowances(resident),
+        balance=ledger.balance(resident.account_id), allowances=allowances(resident, zone=_zone()),
         goods=goods_for(resident.community), carried={k: form[k] for k in CARRIED if form.get(k)},
         checkout_key=uuid.uuid4().hex,
     )
@@ -105,7 +110,7 @@ def confirm():
         return redirect(url_for(".receipt", redemption_id=done.id))
     try:
         row = _code_row(request.form)
-        redemption = checkout(current_staff(), row, cart, checkout_key=key or uuid.uuid4().hex)
+        redemption = checkout(current_staff(), row, cart, checkout_key=key or uuid.uuid4().hex, zone=_zone())
     except ledger.InsufficientPoints as exc:
         flash(_("Not enough points: the balance is %(balance)s.",
                 balance=ledger.format_amount(exc.details.get("balance", 0))), "error")

@@ -27,6 +27,7 @@ from . import (
     health,
     home,
     i18n,
+    reports,
     residents,
     sms,
 )
@@ -102,7 +103,8 @@ def create_app(test_config=None):
     )
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
-                      admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, cards.bp):
+                      admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, reports.bp,
+                      cards.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(CommunityError, _domain_error)

@@ -1,0 +1,340 @@
+"""Reports for coordinators: points per week, community totals, top goods, exports, statements.
+
+Functions take the communities in scope, naive UTC instants (`start` inclusive, `end` exclusive)
+and, where weeks or local days matter, a zone; they return plain values, rows and models.
+Issued points are awards posted in the period; a reversal of an award is counted separately, as a
+negative amount in the period it was posted. Redeemed points are checkouts not voided.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from peewee import JOIN, fn
+
+from community.audit import record
+from community.models import Activity, Confirmation, Notice, PointRule, Resident, Signup, Staff
+from community.people import mask_phone
+from ledger import Entry, HistoryLine, Transfer, db
+
+from .models import Goods, Redemption, RedemptionLine
+
+
+def local_bounds(first_day, last_day, zone):
+    """The naive UTC instants [start, end) covering the local days first_day to last_day."""
+
+    def utc(day):
+        moment = datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
+        return moment.astimezone(datetime.UTC).replace(tzinfo=None)
+
+    return utc(first_day), utc(last_day + datetime.timedelta(days=1))
+
+
+def local_time(moment, zone):
+    """A naive UTC time as naive local time."""
+    return moment.replace(tzinfo=datetime.UTC).astimezone(zone).replace(tzinfo=None)
+
+
+def week_of(moment, zone):
+    """The local Monday of the week holding the naive UTC `moment`."""
+    day = local_time(moment, zone).date()
+    return day - datetime.timedelta(days=day.weekday())
+
+
+def _ids(communities):
+    return [c.id for c in communities]
+
+
+def _signup_community():
+    return fn.COALESCE(Activity.community, Resident.community)
+
+
+def _awards(communities, start, end, reversals=False):
+    """(community id, posted at, category, amount) of awards, or of their reversals, to residents."""
+    posting = Transfer.alias() if reversals else Transfer
+    joined = (posting.reverses == Signup.transfer) if reversals else (posting.id == Signup.transfer)
+    return (
+        Signup.select(_signup_community(), posting.created_at, PointRule.category, Entry.amount)
+        .join(Resident, on=(Signup.resident == Resident.id))
+        .switch(Signup)
+        .join(Activity, JOIN.LEFT_OUTER, on=(Signup.activity == Activity.id))
+        .switch(Signup)
+        .join(PointRule, on=(Signup.rule == PointRule.id))
+        .join(posting, on=joined)
+        .join(Entry, on=(Entry.transfer == posting.id) & (Entry.account == Resident.account))
+        .where(
+            Signup.transfer.is_null(False) & _signup_community().in_(_ids(communities))
+            & (posting.created_at >= start) & (posting.created_at < end)
+        )
+        .tuples()
+    )
+
+
+def _redemptions(communities, start, end):
+    """(community id, made at, total) of checkouts not voided."""
+    return (
+        Redemption.select(Redemption.community, Redemption.created_at, Redemption.total)
+        .where(
+            Redemption.community.in_(_ids(communities)) & (Redemption.status == Redemption.DONE)
+            & (Redemption.created_at >= start) & (Redemption.created_at < end)
+        )
+        .tuples()
+    )
+
+
+@dataclass
+class Week:
+    """One local week (Monday first): points issued by category, reversed and redeemed."""
+
+    starts: datetime.date
+    issued: dict = field(default_factory=dict)
+    reversed: int = 0
+    redeemed: int = 0
+
+    @property
+    def issued_total(self):
+        return sum(self.issued.values())
+
+
+def points_by_week(communities, start, end, zone):
+    """Every week touching [start, end), oldest first, with the points issued, reversed and redeemed."""
+    first, last = week_of(start, zone), week_of(end - datetime.timedelta(microseconds=1), zone)
+    weeks = {}
+    day = first
+    while day <= last:
+        weeks[day] = Week(day)
+        day += datetime.timedelta(days=7)
+    for _, posted, category, amount in _awards(communities, start, end):
+        week = weeks[week_of(posted, zone)]
+        week.issued[category] = week.issued.get(category, 0) + amount
+    for _, posted, _, amount in _awards(communities, start, end, reversals=True):
+        weeks[week_of(posted, zone)].reversed += amount
+    for _, made, total in _redemptions(communities, start, end):
+        weeks[week_of(made, zone)].redeemed += total
+    return list(weeks.values())
+
+
+@dataclass
+class CommunityTotals:
+    """A community's figures for a period (community None: the total of several)."""
+
+    community: object = None
+    issued: int = 0
+    reversed: int = 0
+    redeemed: int = 0
+    active_residents: int = 0
+    failed_notices: int = 0
+    low_stock: int = 0
+
+
+def community_totals(communities, start, end, low_stock):
+    """Per community and in total: points issued, reversed, redeemed, residents active,
+    notices that failed, and goods on sale with at most `low_stock` left.
+
+    A resident is active with a ledger entry or a sign-up in the period.
+    """
+    rows = {c.id: CommunityTotals(c) for c in communities}
+    for community_id, _, _, amount in _awards(communities, start, end):
+        rows[community_id].issued += amount
+    for community_id, _, _, amount in _awards(communities, start, end, reversals=True):
+        rows[community_id].reversed += amount
+    for community_id, _, total in _redemptions(communities, start, end):
+        rows[community_id].redeemed += total
+    in_scope = Resident.community.in_(_ids(communities))
+    with_entries = (
+        Resident.select(Resident.id, Resident.community)
+        .join(Entry, on=(Entry.account == Resident.account))
+        .join(Transfer)
+        .where(in_scope & (Transfer.created_at >= start) & (Transfer.created_at < end))
+        .distinct()
+        .tuples()
+    )
+    with_signups = (
+        Resident.select(Resident.id, Resident.community)
+        .join(Signup, on=(Signup.resident == Resident.id))
+        .where(in_scope & (Signup.created_at >= start) & (Signup.created_at < end))
+        .distinct()
+        .tuples()
+    )
+    for _, community_id in set(with_entries) | set(with_signups):
+        rows[community_id].active_residents += 1
+    failed = (
+        Notice.select(Resident.community, fn.COUNT(Notice.id))
+        .join(Resident)
+        .where(in_scope & (Notice.status == Notice.FAILED) & (Notice.created_at >= start) & (Notice.created_at < end))
+        .group_by(Resident.community)
+        .tuples()
+    )
+    for community_id, count in failed:
+        rows[community_id].failed_notices = count
+    for goods in stock_levels(communities):
+        if goods.stock <= low_stock:
+            rows[goods.community_id].low_stock += 1
+    total = CommunityTotals()
+    for row in rows.values():
+        for name in ("issued", "reversed", "redeemed", "active_residents", "failed_notices", "low_stock"):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+    return list(rows.values()), total
+
+
+def top_goods(communities, start, end, limit=10):
+    """The goods redeemed most (by quantity, checkouts not voided): [(goods, quantity, points)]."""
+    quantity = fn.SUM(RedemptionLine.quantity)
+    points = fn.SUM(RedemptionLine.quantity * RedemptionLine.price)
+    query = (
+        Goods.select(Goods, quantity.alias("quantity"), points.alias("points"))
+        .join(RedemptionLine)
+        .join(Redemption)
+        .where(
+            Redemption.community.in_(_ids(communities)) & (Redemption.status == Redemption.DONE)
+            & (Redemption.created_at >= start) & (Redemption.created_at < end)
+        )
+        .group_by(Goods)
+        .order_by(quantity.desc(), Goods.id)
+        .limit(limit)
+    )
+    return [(goods, int(goods.quantity), int(goods.points)) for goods in query]
+
+
+def stock_levels(communities):
+    """Goods on sale in these communities, least stock first."""
+    return list(
+        Goods.select()
+        .where(Goods.community.in_(_ids(communities)) & Goods.active)
+        .order_by(Goods.stock, Goods.name_zh, Goods.id)
+    )
+
+
+# --- exports -------------------------------------------------------------------------------
+
+
+def ledger_lines(communities, start, end):
+    """Entries on the accounts of these communities' residents, posted in [start, end), in order."""
+    query = (
+        Entry.select(
+            Transfer.id.alias("transfer_id"), Transfer.created_at, Transfer.kind, Transfer.memo,
+            Transfer.actor, Transfer.reverses.alias("reverses_id"), Entry.amount, Entry.balance_after,
+            Resident.id.alias("resident_id"), Resident.display_name, Resident.phone, Resident.community,
+        )
+        .join(Transfer)
+        .switch(Entry)
+        .join(Resident, on=(Resident.account == Entry.account))
+        .where(
+            Resident.community.in_(_ids(communities))
+            & (Transfer.created_at >= start) & (Transfer.created_at < end)
+        )
+        .order_by(Transfer.created_at, Transfer.id, Entry.id)
+        .dicts()
+    )
+    usernames = {f"staff:{i}": name for i, name in Staff.select(Staff.id, Staff.username).tuples()}
+    for row in query.iterator():
+        yield {**row, "phone": mask_phone(row["phone"]), "staff": usernames.get(row["actor"], row["actor"])}
+
+
+def redemption_lines(communities, start, end):
+    """Each goods line of the checkouts made in [start, end), voided ones included, in order."""
+    clerk = Staff.alias()
+    query = (
+        RedemptionLine.select(
+            Redemption.id.alias("redemption_id"), Redemption.created_at, Redemption.status,
+            Redemption.void_reason, Redemption.community, Resident.id.alias("resident_id"),
+            Resident.display_name, Resident.phone, clerk.username.alias("clerk"), Goods.name_zh, Goods.name_en,
+            RedemptionLine.quantity, RedemptionLine.price,
+        )
+        .join(Redemption)
+        .join(Resident)
+        .switch(Redemption)
+        .join(clerk, on=(Redemption.clerk == clerk.id))
+        .switch(RedemptionLine)
+        .join(Goods)
+        .where(
+            Redemption.community.in_(_ids(communities))
+            & (Redemption.created_at >= start) & (Redemption.created_at < end)
+        )
+        .order_by(Redemption.created_at, Redemption.id, RedemptionLine.id)
+        .dicts()
+    )
+    for row in query.iterator():
+        yield {**row, "phone": mask_phone(row["phone"]), "subtotal": row["quantity"] * row["price"]}
+
+
+def confirmation_lines(communities, start, end):
+    """Each staff confirmation given in [start, end), in order.
+
+    `award` is the points the sign-up earned, on the confirmation that posted them (only there,
+    so that a column sum counts each award once).
+    """
+    query = (
+        Confirmation.select(
+            Confirmation.created_at, Signup.id.alias("signup_id"), Signup.state, Signup.note,
+            fn.COALESCE(Activity.category, Signup.category).alias("category"), Activity.code.alias("activity"),
+            Activity.title, _signup_community().alias("community"), Resident.id.alias("resident_id"),
+            Resident.display_name, Resident.phone, Staff.id.alias("staff_id"), Staff.username,
+            Transfer.actor, Entry.amount,
+        )
+        .join(Signup)
+        .join(Resident, on=(Signup.resident == Resident.id))
+        .switch(Signup)
+        .join(Activity, JOIN.LEFT_OUTER, on=(Signup.activity == Activity.id))
+        .switch(Signup)
+        .join(Transfer, JOIN.LEFT_OUTER, on=(Signup.transfer == Transfer.id))
+        .join(Entry, JOIN.LEFT_OUTER, on=(Entry.transfer == Transfer.id) & (Entry.account == Resident.account))
+        .switch(Confirmation)
+        .join(Staff)
+        .where(
+            _signup_community().in_(_ids(communities))
+            & (Confirmation.created_at >= start) & (Confirmation.created_at < end)
+        )
+        .order_by(Confirmation.created_at, Confirmation.id)
+        .dicts()
+    )
+    for row in query.iterator():
+        posted_here = row["actor"] == f"staff:{row['staff_id']}"
+        yield {**row, "phone": mask_phone(row["phone"]), "award": row["amount"] if posted_here else None}
+
+
+EXPORTS = {"transfers": ledger_lines, "redemptions": redemption_lines, "confirmations": confirmation_lines}
+
+
+def record_export(staff, what, communities, first_day, last_day):
+    """Write to the audit log who exported what, for which communities and days."""
+    detail = {"communities": [c.code for c in communities], "from": first_day, "to": last_day}
+    with db.atomic():
+        return record(staff, "report.export", what, detail,
+                      community=communities[0] if len(communities) == 1 else None)
+
+
+# --- passbook statement ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A resident's passbook for a period: opening balance, the postings, closing balance."""
+
+    opening: int
+    lines: list
+    closing: int
+    total_in: int
+    total_out: int
+
+
+def statement(resident, start, end):
+    """The resident's entries posted in [start, end), with the balances either side."""
+    entries = (
+        Entry.select(
+            Entry.seq, Entry.transfer, Transfer.kind, Transfer.memo, Entry.amount, Entry.balance_after,
+            Transfer.created_at,
+        )
+        .join(Transfer)
+        .where(Entry.account == resident.account_id)
+    )
+    before = entries.where(Transfer.created_at < start).order_by(Entry.seq.desc()).limit(1).tuples().first()
+    opening = before[5] if before else 0
+    rows = entries.where((Transfer.created_at >= start) & (Transfer.created_at < end)).order_by(Entry.seq)
+    lines = [HistoryLine(*row) for row in rows.tuples()]
+    return Statement(
+        opening=opening,
+        lines=lines,
+        closing=lines[-1].balance_after if lines else opening,
+        total_in=sum(line.amount for line in lines if line.amount > 0),
+        total_out=-sum(line.amount for line in lines if line.amount < 0),
+    )

@@ -88,6 +88,13 @@ def _cart(resident, cart):
     return lines
 
 
+def check_counter(clerk, resident):
+    """Raise unless this clerk's counter serves this (active) resident."""
+    ensure_active(resident)
+    if not can_act(clerk, resident.community, Staff.CLERK, Staff.COORDINATOR):
+        raise WrongCommunity()
+
+
 def find_checkout(checkout_key):
     """The redemption already made under this checkout key, if any (a resubmitted form)."""
     return Redemption.get_or_none(Redemption.checkout_key == checkout_key)
@@ -111,9 +118,7 @@ def checkout(clerk, code_row, cart, *, checkout_key, now=None, zone=datetime.UTC
     if done is not None:
         return done
     resident = code_row.resident
-    ensure_active(resident)
-    if not can_act(clerk, resident.community, Staff.CLERK, Staff.COORDINATOR):
-        raise WrongCommunity()
+    check_counter(clerk, resident)
     lines = _cart(resident, cart)
     total = sum(goods.price * quantity for goods, quantity in lines)
     names = ", ".join(f"{goods.name_zh}×{quantity}" for goods, quantity in lines)

@@ -174,3 +174,12 @@ def test_a_coordinator_voids_a_checkout_with_a_reason(client, app, shop):
     assert Goods.get_by_id(soap.id).stock == 10 and ledger.verify().ok
     twice = browser.post(receipt_url + "/void", {"reason": "again"}, page=receipt_url, follow_redirects=True)
     assert "已经撤销过了" in twice.get_data(as_text=True) and balance(resident) == 300
+
+
+def test_another_communitys_counter_is_refused_at_the_scan(client, app, shop):
+    resident, oil, soap = shop
+    browser = Browser(client)
+    browser.login("south-till")
+    page = browser.post("/counter/scan", {"code": qr(app, resident)}, page="/counter/", follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert "这位居民属于另一个社区的积分超市" in text and "林阿姨" not in text and 'id="balance"' not in text

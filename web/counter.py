@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 import ledger
 from botapp import outbox
 from catalog import cards
-from catalog.checkout import allowances, checkout, find_checkout, recent_checkouts, void_checkout
+from catalog.checkout import allowances, check_counter, checkout, find_checkout, recent_checkouts, void_checkout
 from catalog.errors import Unreachable
 from catalog.goods import goods_for
 from catalog.models import Redemption
@@ -73,6 +73,7 @@ def scan():
         if cards.is_card_code(form.get("code", "")) and not form.get("digits"):
             return _card_step(form["code"])
         row = _code_row(form)
+        check_counter(current_staff(), row.resident)
     except (CommunityError, ledger.LedgerError) as exc:
         flash(error_message(exc), "error")
         if form.get("card"):  # a mistyped code: ask again without sending another

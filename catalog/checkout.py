@@ -16,7 +16,7 @@ from ledger import Account, Transfer, db
 from ledger.models import utcnow
 
 from .codes import consume
-from .errors import AlreadyVoided, EmptyCart, GoodsNotFound, OverLimit, WrongCommunity
+from .errors import AlreadyVoided, CodeUsed, EmptyCart, GoodsNotFound, OverLimit, WrongCommunity
 from .goods import move_stock
 from .models import Goods, Redemption, RedemptionLine, StockMovement
 
@@ -123,7 +123,13 @@ def checkout(clerk, code_row, cart, *, checkout_key, now=None, zone=datetime.UTC
     total = sum(goods.price * quantity for goods, quantity in lines)
     names = ", ".join(f"{goods.name_zh}×{quantity}" for goods, quantity in lines)
     with db.atomic():
-        consume(code_row, now)
+        try:
+            consume(code_row, now)
+        except CodeUsed:
+            done = find_checkout(checkout_key)  # the same checkout sent twice at once: it won
+            if done is not None:
+                return done
+            raise
         # The debit comes first: it locks the resident's account, so two checkouts of one
         # resident at two counters are counted against the limits one after the other.
         transfer = ledger.transfer(

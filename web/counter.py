@@ -10,7 +10,7 @@ import ledger
 from botapp import outbox
 from catalog import cards
 from catalog.checkout import allowances, check_counter, checkout, find_checkout, recent_checkouts, void_checkout
-from catalog.errors import Unreachable
+from catalog.errors import CodeUsed, Unreachable
 from catalog.goods import goods_for
 from catalog.models import Redemption
 from community import CommunityError, Staff
@@ -105,13 +105,16 @@ def confirm():
                 return redirect(url_for(".index"))
             if int(value) > 0:
                 cart.append((int(key[4:]), int(value)))
-    key = request.form.get("checkout_key", "")[:80]
-    done = find_checkout(key) if key else None
-    if done is not None:  # the same form sent twice: the checkout already happened once
-        return redirect(url_for(".receipt", redemption_id=done.id))
+    key = request.form.get("checkout_key", "")[:80] or uuid.uuid4().hex
     try:
         row = _code_row(request.form)
-        redemption = checkout(current_staff(), row, cart, checkout_key=key or uuid.uuid4().hex, zone=_zone())
+        redemption = checkout(current_staff(), row, cart, checkout_key=key, zone=_zone())
+    except CodeUsed:
+        done = find_checkout(key)  # the same form sent twice: show the one checkout it made
+        if done is not None:
+            return redirect(url_for(".receipt", redemption_id=done.id))
+        flash(error_message(CodeUsed()), "error")
+        return redirect(url_for(".index"))
     except ledger.InsufficientPoints as exc:
         flash(_("Not enough points: the balance is %(balance)s.",
                 balance=ledger.format_amount(exc.details.get("balance", 0))), "error")

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-pg setup setup-dev lint clean
+.PHONY: run test test-pg bench setup setup-dev lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,18 @@ test: setup-dev
 
 test-pg: setup-dev
 	LINLI_TEST_PG=required scripts/test
+
+# Every figure in BENCHMARKS.md, on SQLite and PostgreSQL (BENCH_DATABASE_URL, or a throw-away
+# server from scripts/pg-test-server, stopped and removed afterwards); under 15 minutes on 2 cores.
+# BENCH_ARGS=--quick checks that it all works in about 3; BENCH_ARGS=--huge adds 10 million entries.
+BENCH_ARGS ?=
+bench: setup-dev
+	@if [ -n "$$BENCH_DATABASE_URL" ]; then exec $(BIN)/python -m bench $(BENCH_ARGS); fi; \
+	export LINLI_PG_DIR=$${LINLI_PG_DIR:-/tmp/linli-pg-bench} LINLI_PG_PORT=$${LINLI_PG_PORT:-54343}; \
+	trap 'scripts/pg-test-server stop >/dev/null 2>&1 || true; rm -rf "$$LINLI_PG_DIR"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	url=$$(scripts/pg-test-server start) || exit 1; \
+	BENCH_DATABASE_URL=$$url $(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check .

@@ -56,14 +56,16 @@ def open_account(code, kind, name=""):
     """Return the account with `code`, creating it (race-safe) if it does not exist."""
     if kind not in Account.KINDS:
         raise LedgerError(f"unknown account kind {kind!r}")
-    try:
-        with db.atomic():
-            return Account.create(code=code, kind=kind, name=name)
-    except IntegrityError:
-        account = Account.get(Account.code == code)
-        if account.kind != kind:
-            raise LedgerError(f"account {code!r} exists with kind {account.kind!r}") from None
-        return account
+    account = Account.get_or_none(Account.code == code)
+    if account is None:
+        try:
+            with db.atomic():
+                return Account.create(code=code, kind=kind, name=name)
+        except IntegrityError:  # created by someone else a moment ago
+            account = Account.get(Account.code == code)
+    if account.kind != kind:
+        raise LedgerError(f"account {code!r} exists with kind {account.kind!r}")
+    return account
 
 
 def _check_text(value, limit, what):

@@ -83,3 +83,12 @@ class NotConfirmed(CommunityError):
 
 class BadCredentials(CommunityError):
     """Wrong username or password."""
+
+
+class TooManyLogins(CommunityError):
+    """Too many failed logins; try again later."""
+
+    @property
+    def minutes(self):
+        """Whole minutes until logins are accepted again."""
+        return self.details.get("minutes", 1)

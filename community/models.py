@@ -185,4 +185,30 @@ class AuditEvent(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-MODELS = [Community, Resident, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice, AuditEvent]
+class LoginFailure(BaseModel):
+    """A failed staff login, counted per username and per client address to slow guessing down.
+
+    The username is kept only as a digest: people type passwords into the username field.
+    """
+
+    username_key = CharField(max_length=64)
+    address = CharField(max_length=64, default="")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("username_key", "created_at"), False), (("address", "created_at"), False))
+
+
+class LoginLockout(BaseModel):
+    """A username (`user:` + digest) or an address (`addr:` + address) refused logins until `until`."""
+
+    key = CharField(max_length=80)
+    created_at = DateTimeField(default=utcnow)
+    until = DateTimeField()
+
+    class Meta:
+        indexes = ((("key", "until"), False),)
+
+
+MODELS = [Community, Resident, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice, AuditEvent,
+          LoginFailure, LoginLockout]

@@ -105,7 +105,8 @@ def create_staff(username, password, role, community=None, display_name="", resi
 
 def authenticate(username, password):
     """Return the active staff user with these credentials, or raise BadCredentials."""
-    staff = Staff.get_or_none(Staff.username == (username or "").strip())
+    username = (username or "").strip()
+    staff = None if "\x00" in username else Staff.get_or_none(Staff.username == username)
     if staff is None or not staff.active:
         _hasher.hash("timing: as slow as a real check")
         raise BadCredentials()
@@ -313,7 +314,7 @@ class ImportReport:
 def read_resident_csv(data):
     """Parse CSV text (a header row naming IMPORT_COLUMNS) into (line number, row dict) pairs."""
     text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = {"name", "phone", "community"} - set(header)
     if missing:
@@ -336,6 +337,8 @@ def import_residents(rows, *, dry_run=False, region="CN", staff=None, progress=N
             try:
                 if None in row:
                     raise InvalidInput("the row has more fields than the header")
+                if any("\x00" in (value or "") for value in row.values()):
+                    raise InvalidInput("the row contains a NUL character")
                 community = get_community((row.get("community") or "").strip())
                 with db.atomic():
                     register_resident(

@@ -8,7 +8,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import ledger
 from botapp.dialogue import Dialogue
@@ -52,7 +54,13 @@ def _from_environment(instance_path):
         "SMS_PRICE_PER_SEGMENT": env("SMS_PRICE_PER_SEGMENT", "0.05"),
         "TELEGRAM_BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", ""),
         "TELEGRAM_BOT_USERNAME": env("TELEGRAM_BOT_USERNAME", ""),
+        "TRUSTED_PROXIES": int(env("TRUSTED_PROXIES", "0")),
     }
+
+
+def _mask_digits(match):
+    digits = re.sub(r"\D|%2[BbDd]|%20", "", match.group())
+    return digits[:3] + "****" + digits[-4:]
 
 
 class MaskPhoneNumbers(logging.Filter):
@@ -60,13 +68,14 @@ class MaskPhoneNumbers(logging.Filter):
 
     def filter(self, record):
         message = record.getMessage()
-        masked = LONG_DIGITS.sub(lambda m: m.group()[:3] + "****" + m.group()[-4:], message)
+        masked = LONG_DIGITS.sub(_mask_digits, message)
         if masked != message:
             record.msg, record.args = masked, ()
         return True
 
 
-LONG_DIGITS = re.compile(r"\d{7,}")
+# Seven or more digits, also when spaced, dashed or URL-encoded ("138+0013+8000", "138%2D0013").
+LONG_DIGITS = re.compile(r"\d(?:(?:[ +\-.]|%20|%2[BbDd])?\d){6,}")
 
 
 def create_app(test_config=None):
@@ -88,6 +97,10 @@ def create_app(test_config=None):
     app.config.update(_from_environment(app.instance_path) if test_config is None else test_config)
     app.config["MIGRATIONS_DIR"] = str(PROJECT_ROOT / "migrations")
 
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind a proxy every client would share its address (and its login failure count).
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     ledger.open_database(app.config["DATABASE_URL"], base_dir=PROJECT_ROOT)
     # peewee connects on the first query of a request; the connection is closed after it.
     app.teardown_appcontext(_close)
@@ -106,6 +119,7 @@ def create_app(test_config=None):
                       admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, reports.bp,
                       cards.bp):
         app.register_blueprint(blueprint)
+    app.before_request(_refuse_nul)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(CommunityError, _domain_error)
     app.register_error_handler(ledger.LedgerError, _domain_error)
@@ -128,6 +142,15 @@ def _jinja_helpers(app):
     app.jinja_env.filters["points"] = ledger.format_amount
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["error"] = i18n.error_message
+
+
+def _refuse_nul():
+    """No staff form or query parameter ever needs a NUL character (and PostgreSQL refuses it).
+    SMS bodies are cleaned by the dialogue instead."""
+    values = (value for _, values in request.values.lists() for value in values)
+    if request.blueprint != sms.bp.name and any("\x00" in value for value in values):
+        message = gettext("The form contains a character that cannot be used (NUL). Please type it again.")
+        return render_template("error.html", message=message), 400
 
 
 def _csrf_error(error):

@@ -4,11 +4,12 @@ import functools
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from community import Staff
-from community.errors import BadCredentials
-from community.people import authenticate
+from community.errors import BadCredentials, TooManyLogins
+from community.logins import log_in
 
 from .forms import LoginForm
 
@@ -76,11 +77,15 @@ def _safe_next(target):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log a staff member in."""
+    """Log a staff member in; after too many failures the username or address waits (community.logins)."""
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            staff = authenticate(form.username.data, form.password.data)
+            staff = log_in(form.username.data, form.password.data, request.remote_addr)
+        except TooManyLogins as exc:
+            flash(ngettext("Too many failed logins; try again in %(num)d minute.",
+                           "Too many failed logins; try again in %(num)d minutes.", exc.minutes), "error")
+            return render_template("login.html", form=form), 429, {"Retry-After": str(exc.minutes * 60)}
         except BadCredentials:
             flash(_("Wrong username or password."), "error")
         else:

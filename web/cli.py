@@ -1,5 +1,6 @@
 """The `flask --app web ...` commands."""
 
+import csv
 import getpass
 import os
 import secrets
@@ -107,7 +108,7 @@ def import_residents_command(csv_file, dry_run):
                 report = import_residents(
                     rows, dry_run=dry_run, region=current_app.config["DEFAULT_REGION"], progress=bar.update
                 )
-    except (CommunityError, UnicodeDecodeError) as exc:
+    except (CommunityError, UnicodeDecodeError, csv.Error) as exc:
         raise click.ClickException(f"cannot read {csv_file}: {exc}") from None
     for line, message in report.errors:
         click.echo(f"line {line}: {message}", err=True)

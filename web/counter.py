@@ -1,5 +1,6 @@
 """The supermarket counter: scan (or type phone + code), fill a cart, confirm. Clerks' page."""
 
+import re
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ COUNTER_ROLES = (Staff.CLERK, Staff.COORDINATOR)
 
 
 CARRIED = ("code", "card", "phone", "digits")
+DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 def _zone():
@@ -99,8 +101,8 @@ def confirm():
         return redirect(url_for(".index"))
     cart = []
     for key, value in request.form.items():
-        if key.startswith("qty-") and key[4:].isdigit() and value.strip():
-            if not value.strip().isdigit():
+        if key.startswith("qty-") and DIGITS.fullmatch(key[4:]) and value.strip():
+            if not DIGITS.fullmatch(value.strip()):
                 flash(_("Quantities are whole numbers."), "error")
                 return redirect(url_for(".index"))
             if int(value) > 0:

@@ -1,0 +1,708 @@
+"""Security: who may use which route, CSRF on every state change, the SMS webhook's signatures,
+what the logs never carry, and staff logins slowed down after failures.
+
+The Telegram webhook's secret token (wrong or missing: refused) is tested with PTB's own webhook
+server in tests/test_telegram.py (test_webhook_mode_checks_telegrams_secret_token).
+"""
+
+import datetime
+import itertools
+import json
+import logging
+import re
+import threading
+import xml.etree.ElementTree as ET
+
+import community_factory as make
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from flask import request
+from racing import race
+from test_web_staff import TOKEN, Browser
+from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
+
+import ledger
+from botapp.models import Inbound
+from catalog import codes
+from catalog.checkout import checkout
+from catalog.goods import create_goods, receive_stock
+from catalog.models import CounterCode
+from community import Activity, AuditEvent, Resident, Signup, Staff, people
+from community import logins as throttle
+from community.awards import confirm_participation, report_deed
+from community.errors import BadCredentials, TooManyLogins
+from community.models import LoginFailure, LoginLockout
+from ledger.models import utcnow
+from web import create_app
+
+BASE = "https://linli.example"
+TWILIO_TOKEN = "security-test-token"
+PHONE = "+8613800138000"
+NATIONAL = "13800138000"
+_sids = itertools.count(1)
+
+
+
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch):
+    """Cheap Argon2 parameters: these tests fail many logins, and the cost is not what they test."""
+    monkeypatch.setattr(people, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def app(db_url):
+    """The app as production configures it: the SMS webhook open to signed requests."""
+    return create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test", "PUBLIC_BASE_URL": BASE,
+                       "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TELEGRAM_BOT_USERNAME": "linli_bot"})
+
+
+# --- the role x route matrix ---------------------------------------------------------------
+
+ROLES = ("anonymous", "clerk", "coordinator", "other", "admin")
+OK, LOGIN = "ok", "login"  # 200, or a redirect that is not to the login page; a redirect to log in
+
+#: Every endpoint of the app and what each role gets there, in ROLES order: anonymous, a clerk of
+#: the north community, a coordinator of north, a coordinator of another community ("other";
+#: the routes' objects all belong to north), an admin. A new route fails the test until it has a
+#: row here: decide who may use it.
+PUBLIC = (OK, OK, OK, OK, OK)
+ANY_STAFF = (LOGIN, OK, OK, OK, OK)
+COUNTER = (LOGIN, OK, OK, OK, OK)
+COORDINATOR_ANYWHERE = (LOGIN, 403, OK, OK, OK)  # lists and forms that show one's own communities
+COORDINATOR_HERE = (LOGIN, 403, OK, 403, OK)  # one of north's activities, residents, goods...
+ADMIN_ONLY = (LOGIN, 403, 403, 403, OK)
+SIGNED_ONLY = (403, 403, 403, 403, 403)  # Twilio's webhooks: a signature, never a session
+
+EXPECTED = {
+    "static": PUBLIC,
+    "health.healthz": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.logout": PUBLIC,
+    "i18n.switch_language": PUBLIC,
+    "home.index": ANY_STAFF,
+    "sms.inbound": SIGNED_ONLY,
+    "sms.status": SIGNED_ONLY,
+    "activities.index": COORDINATOR_ANYWHERE,
+    "activities.new": COORDINATOR_ANYWHERE,
+    "activities.show": COORDINATOR_HERE,
+    "activities.edit": COORDINATOR_HERE,
+    "activities.cancel": COORDINATOR_HERE,
+    "activities.close": COORDINATOR_HERE,
+    "activities.join": COORDINATOR_HERE,
+    "activities.cancel_signup": COORDINATOR_HERE,
+    "activities.confirm_roster": COORDINATOR_HERE,
+    "awards.pending": COORDINATOR_ANYWHERE,
+    "awards.new": COORDINATOR_ANYWHERE,
+    "awards.confirm": COORDINATOR_HERE,
+    "awards.reject": COORDINATOR_HERE,
+    "awards.no_show": COORDINATOR_HERE,
+    "awards.reverse": COORDINATOR_HERE,
+    "residents.index": COORDINATOR_ANYWHERE,
+    "residents.new": COORDINATOR_ANYWHERE,
+    "residents.show": COORDINATOR_HERE,
+    "residents.edit": COORDINATOR_HERE,
+    "residents.close": COORDINATOR_HERE,
+    "admin.rules": ADMIN_ONLY,
+    "admin.audit": ADMIN_ONLY,
+    "channels.simulator": COORDINATOR_ANYWHERE,
+    "channels.announcement": COORDINATOR_ANYWHERE,
+    "goods.index": COORDINATOR_ANYWHERE,
+    "goods.new": COORDINATOR_ANYWHERE,
+    "goods.edit": COORDINATOR_HERE,
+    "goods.stock": COORDINATOR_HERE,
+    "counter.index": COUNTER,
+    "counter.scan": COUNTER,
+    "counter.confirm": COUNTER,  # POST /counter/checkout
+    # Another community's receipt does not exist as far as its staff can tell.
+    "counter.receipt": (LOGIN, OK, OK, 404, OK),
+    "counter.void": (LOGIN, 403, OK, 404, OK),
+    "counter.checkouts": COORDINATOR_ANYWHERE,
+    "reports.dashboard": COORDINATOR_ANYWHERE,
+    "reports.export": COORDINATOR_ANYWHERE,
+    "reports.statement": COORDINATOR_HERE,
+    "cards.card": COORDINATOR_HERE,
+    "cards.issue": COORDINATOR_HERE,
+    "cards.sheet": COORDINATOR_HERE,
+    "cards.issue_missing": COORDINATOR_HERE,
+}
+
+
+def routes(app):
+    """(endpoint, method, rule) for every rule and method of the app, HEAD and OPTIONS aside."""
+    return sorted(
+        (rule.endpoint, method, rule)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    )
+
+
+def test_every_route_has_a_row_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert sorted(endpoints - set(EXPECTED)) == [], "decide who may use these routes: add them to EXPECTED"
+    assert sorted(set(EXPECTED) - endpoints) == [], "these routes are gone: remove them from EXPECTED"
+
+
+@pytest.fixture
+def world(app):
+    """North's staff and objects (an activity that took place, residents, goods, a checkout), a
+    coordinator of South, and an admin; built through the services."""
+    with app.app_context():
+        place = make.build_place()
+        staff = {
+            "admin": make.staff(Staff.ADMIN, username="boss"),
+            "coordinator": make.coordinator(place.north, username="north-coord"),
+            "other": make.coordinator(place.south, username="south-coord"),
+            "clerk": make.clerk(place.north, username="north-clerk"),
+        }
+        boss = staff["coordinator"]
+        residents = [make.resident(place.north, f"居民{i}") for i in range(3)]
+        activity = make.activity(boss, place.north, capacity=5, starts_at=make.future(days=1))
+        for resident in residents:
+            make.activities.join(resident, activity)
+        Activity.update(starts_at=make.future(days=-1), ends_at=make.future(days=-1, hours=2)).where(
+            Activity.id == activity.id).execute()
+        shopper = residents[2]
+        for _ in range(3):
+            confirm_participation(boss, report_deed(boss, shopper, "volunteering", "值守"))
+        soap = create_goods(boss, place.north, "肥皂", "Soap", 100)
+        receive_stock(boss, soap, 10)
+        code = codes.find_qr_code(codes.issue_qr_code(shopper, app.config["SECRET_KEY"]), app.config["SECRET_KEY"])
+        redemption = checkout(staff["clerk"], code, [(soap.id, 1)], checkout_key="world")
+        signup = Signup.get((Signup.activity == activity.id) & (Signup.resident == residents[0].id))
+    values = {
+        "activity_id": activity.id, "signup_id": signup.id, "resident_id": residents[0].id,
+        "community_id": place.north.id, "goods_id": soap.id, "redemption_id": redemption.id,
+        "what": "transfers", "filename": "linli.css",
+    }
+    return {"place": place, "staff": staff, "residents": residents, "activity": activity, "values": values}
+
+
+def url_for_rule(app, rule, values):
+    with app.test_request_context():
+        return app.url_map.bind("localhost").build(rule.endpoint, {k: values[k] for k in rule.arguments})
+
+
+def outcome_matches(expected, response, endpoint):
+    if expected == LOGIN:
+        return response.status_code == 302 and response.location.startswith("/login")
+    if expected == OK:
+        if response.status_code == 302:
+            return endpoint == "auth.logout" or not response.location.startswith("/login")
+        return response.status_code == 200
+    return response.status_code == expected
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_role_matrix(app, client, world, role):
+    """Each role on every route and method, with a valid CSRF token: the status in EXPECTED."""
+    browser = Browser(client)
+    if role != "anonymous":
+        browser.login(world["staff"][role].username)
+    token = TOKEN.search(client.get("/login").get_data(as_text=True)).group(1)
+    # Reading first, then changing; logging out last, as it ends the session.
+    order = sorted(routes(app), key=lambda r: (r[1] != "GET", r[0] == "auth.logout", r[0], r[1]))
+    wrong = []
+    for endpoint, method, rule in order:
+        if endpoint not in EXPECTED:
+            continue  # test_every_route_has_a_row_in_the_matrix names it
+        expected = EXPECTED[endpoint][ROLES.index(role)]
+        url = url_for_rule(app, rule, world["values"])
+        data = {"csrf_token": token} if method != "GET" else None
+        with client.open(url, method=method, data=data) as response:
+            if not outcome_matches(expected, response, endpoint):
+                wrong.append((method, url, expected, response.status_code, response.location))
+    assert wrong == []
+
+
+# --- CSRF --------------------------------------------------------------------------------------
+
+WEBHOOKS = {"sms.inbound", "sms.status"}
+#: Plausible values for every form field: without CSRF protection, most of these would act.
+FORM = {"reason": "csrf test", "phone": "138 0013 8000", "note": "csrf", "category": "volunteering",
+        "title": "CSRF", "display_name": "CSRF", "text": "CSRF", "send": "1", "points": "9",
+        "confirmations_required": "1", "lang": "en", "code": "ABCDEFGH23", "kind": "receive",
+        "quantity": "5", "name_zh": "肥皂", "name_en": "Soap", "price": "1", "username": "boss",
+        "password": make.PASSWORD, "message": "BAL", "language": "en", "capacity": "3"}
+
+
+def snapshot():
+    """Every row of every table."""
+    tables = sorted(ledger.db.get_tables())
+    return {t: sorted(map(repr, ledger.db.execute_sql(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
+
+
+def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(app, client, world):
+    Browser(client).login("boss")
+    before = snapshot()
+    posts = [(e, m, r) for e, m, r in routes(app) if m != "GET" and e not in WEBHOOKS]
+    assert len(posts) >= 25
+    refused = []
+    for endpoint, method, rule in posts:
+        url = url_for_rule(app, rule, world["values"])
+        response = client.open(url, method=method, data={**FORM, "confirm": str(world["values"]["signup_id"])})
+        refused.append((endpoint, response.status_code))
+    assert [r for r in refused if r[1] != 400] == []
+    assert snapshot() == before
+    assert client.get("/").status_code == 200  # still logged in: /logout was refused too
+
+
+def test_a_forged_token_is_as_good_as_none(app, client, world):
+    Browser(client).login("north-coord")
+    signup_id = world["values"]["signup_id"]
+    response = client.post(f"/awards/signups/{signup_id}/confirm", data={"csrf_token": "forged.token.value"})
+    assert response.status_code == 400
+    assert Signup.get_by_id(signup_id).state == Signup.SIGNED_UP
+
+
+# --- who may award -----------------------------------------------------------------------------
+
+
+def test_a_clerk_cannot_award_or_confirm_anything(app, client, world):
+    browser = Browser(client)
+    browser.login("north-clerk")
+    activity, values = world["activity"], world["values"]
+    signup = values["signup_id"]
+    resident = world["residents"][1]
+    before = snapshot()
+    attempts = [
+        ("/awards/new", {"phone": resident.phone, "category": "rescue", "note": "救人"}),
+        (f"/awards/signups/{signup}/confirm", {}),
+        (f"/awards/signups/{signup}/reject", {"reason": "no"}),
+        (f"/awards/signups/{signup}/no-show", {}),
+        (f"/awards/signups/{signup}/reverse", {"reason": "no"}),
+        (f"/activities/{activity.id}/confirm", {"confirm": str(signup)}),
+        (f"/activities/{activity.id}/join", {"phone": resident.phone}),
+        (f"/activities/{activity.id}/signups/{signup}/cancel", {}),
+        (f"/activities/{activity.id}/close", {}),
+        (f"/activities/{activity.id}/cancel", {"reason": "no"}),
+        ("/activities/new", {"title": "x", "category": "volunteering", "capacity": "3"}),
+    ]
+    assert [(url, browser.post(url, data).status_code) for url, data in attempts] == [
+        (url, 403) for url, _ in attempts]
+    assert snapshot() == before
+
+
+def test_a_coordinator_cannot_confirm_their_own_participation_in_any_way(app, client, world):
+    """The single confirm button is tested in test_web_staff; here the roster and a reported deed."""
+    resident = world["residents"][0]
+    with app.app_context():
+        make.coordinator(world["place"].north, username="neighbour", resident=resident)
+    browser = Browser(client)
+    browser.login("neighbour")
+    activity, signup = world["activity"], world["values"]["signup_id"]
+    page = browser.post(f"/activities/{activity.id}/confirm", {"confirm": str(signup)}, follow_redirects=True)
+    assert "工作人员不能确认自己的参与" in page.get_data(as_text=True)
+    deed = browser.post("/awards/new", {"phone": resident.phone, "category": "volunteering", "note": "自己"},
+                        follow_redirects=True)
+    assert "工作人员不能确认自己的参与" in deed.get_data(as_text=True)
+    assert ledger.balance(Resident.get_by_id(resident.id).account_id) == 0
+    assert not Signup.select().where((Signup.resident == resident.id) & (Signup.state == Signup.CONFIRMED)).exists()
+
+
+# --- the SMS webhook ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sms_app(app):
+    return app
+
+
+def signature(url, form, token=TWILIO_TOKEN):
+    return RequestValidator(token).compute_signature(url, form)
+
+
+def inbound_form(body, sid=None):
+    return {"MessageSid": sid or f"SM{next(_sids):032d}", "From": PHONE, "To": "+15005550006", "Body": body}
+
+
+def reply_of(response):
+    message = ET.fromstring(response.text).find("Message")
+    return None if message is None else message.text
+
+
+@pytest.fixture
+def sms_resident(sms_app):
+    with sms_app.app_context():
+        place = make.build_place()
+        return make.resident(place.north, "林阿姨", phone_number=PHONE)
+
+
+def test_sms_requests_signed_for_another_url_are_refused(sms_app, sms_resident):
+    """Unsigned, forged and wrong-token requests are in test_sms; here the URL a signature covers."""
+    client = sms_app.test_client()
+    form = inbound_form("CODE")
+    for url in (BASE + "/sms/status", "http://linli.example/sms/inbound", "https://evil.example/sms/inbound",
+                BASE + "/sms/inbound?extra=1", BASE + "/sms/inbound/"):
+        response = client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": signature(url, form)})
+        assert response.status_code == 403, url
+    status = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    assert client.post("/sms/status", data=status).status_code == 403
+    forged = client.post("/sms/status", data=status,
+                         headers={"X-Twilio-Signature": signature(BASE + "/sms/inbound", status)})
+    assert forged.status_code == 403
+    assert Inbound.select().count() == 0 and CounterCode.select().count() == 0
+
+
+def test_a_replayed_sms_is_answered_once(sms_app, sms_resident):
+    """The same MessageSid again (Twilio's redelivery, or a replay) gets the first reply and issues
+    no second counter code, which would void the one the resident is reading out."""
+    client = sms_app.test_client()
+    form = inbound_form("CODE", sid="SMreplayed")
+    headers = {"X-Twilio-Signature": signature(BASE + "/sms/inbound", form)}
+    first = client.post("/sms/inbound", data=form, headers=headers)
+    again = client.post("/sms/inbound", data=form, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert reply_of(first) == reply_of(again)
+    digits = re.search(r"\b\d{6}\b", reply_of(first)).group()
+    live = CounterCode.select().where(CounterCode.resident == sms_resident.id)
+    assert live.count() == 1 and live.get().code == digits and live.get().replaced_at is None
+    assert Inbound.select().count() == 1
+
+
+def test_an_sms_without_a_message_sid_is_refused(sms_app, sms_resident):
+    client = sms_app.test_client()
+    form = {"From": PHONE, "Body": "CODE"}
+    response = client.post("/sms/inbound", data=form,
+                           headers={"X-Twilio-Signature": signature(BASE + "/sms/inbound", form)})
+    assert response.status_code == 400
+    assert CounterCode.select().count() == 0
+
+
+# --- the logs ----------------------------------------------------------------------------------
+
+#: Not the app's lines: the test's own HTTP client, and peewee's SQL trace, which writes every
+#: query's parameters (phone numbers, codes, password hashes) by design and only at DEBUG.
+NOT_THE_APPS = ("httpx", "httpcore", "peewee")
+
+
+class LiveServer:
+    """The app served by werkzeug in a thread, so that the real request log is written."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.server.server_port}")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.client.close()
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+        self.server.server_close()
+
+    def token(self, page="/login"):
+        return TOKEN.search(self.client.get(page).text).group(1)
+
+    def post(self, url, data, page="/login"):
+        return self.client.post(url, data={"csrf_token": self.token(page), **data})
+
+    def login(self, username):
+        response = self.post("/login", {"username": username, "password": make.PASSWORD})
+        assert response.status_code == 302, response.text
+        return response
+
+    def logout(self):
+        self.post("/logout", {}, page="/")
+
+    def sms(self, body):
+        form = inbound_form(body)
+        response = self.client.post("/sms/inbound", data=form,
+                                    headers={"X-Twilio-Signature": signature(BASE + "/sms/inbound", form)})
+        assert response.status_code == 200
+        return reply_of(response) or ""
+
+
+@pytest.fixture
+def every_logger_at_debug(caplog):
+    """caplog at DEBUG on the root and on every logger that has a level of its own."""
+    caplog.set_level(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
+    for logger, _level in levels:
+        logger.setLevel(logging.DEBUG)
+    yield caplog
+    for logger, level in levels:
+        logger.setLevel(level)
+
+
+def log_lines(caplog, skip=NOT_THE_APPS):
+    lines = []
+    for record in caplog.records:
+        if record.name.split(".")[0] in skip:
+            continue
+        text = record.getMessage()
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        lines.append(f"{record.name}: {text}")
+    return lines
+
+
+def phone_in(line, national=NATIONAL):
+    """A full phone number in a line, also when written with spaces, dashes or URL-encoded."""
+    joined = re.sub(r"(?<=\d)(?:[\s+\-.]|%20|%2B|%2b)+(?=\d)", "", line)
+    return national in joined
+
+
+def test_no_log_line_carries_a_phone_number_or_a_code(sms_app, every_logger_at_debug):
+    caplog = every_logger_at_debug
+    with sms_app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="coord")
+        make.clerk(place.north, username="till")
+        oil = create_goods(Staff.get(Staff.username == "coord"), place.north, "食用油", "Oil", 10)
+        receive_stock(Staff.get(Staff.username == "coord"), oil, 10)
+    issued = []
+    with LiveServer(sms_app) as web:
+        web.login("coord")
+        registered = web.post("/residents/new", {
+            "display_name": "林阿姨", "phone": "138 0013 8000", "community": str(place.north.id),
+            "language": "zh_Hans", "grid_label": "", "unit_label": ""}, page="/residents/new")
+        assert registered.status_code == 302
+        for query in (NATIONAL, PHONE, "86" + NATIONAL):
+            assert web.client.get("/residents/", params={"q": query}).status_code == 200
+        awarded = web.post("/awards/new", {"phone": NATIONAL, "category": "volunteering", "note": "值守"},
+                           page="/awards/new")
+        assert awarded.status_code == 302
+        web.logout()
+
+        for body in ("BAL", "CODE", "TELEGRAM", "BAL"):
+            reply = web.sms(body)
+            issued += re.findall(r"\b\d{6}\b", reply) + re.findall(r"link-([A-Za-z0-9]+)", reply)
+        digits = issued[0]
+        with sms_app.app_context():
+            resident = Resident.get(Resident.phone == PHONE)
+            qr = codes.issue_qr_code(resident, sms_app.config["SECRET_KEY"])  # what the bot sends
+        issued.append(qr)
+        assert len(issued) == 3, issued
+
+        web.login("till")
+        for carried in ({"code": qr}, {"phone": "138 0013 8000", "digits": digits}):
+            cart = web.post("/counter/scan", carried, page="/counter/")
+            assert "林阿姨" in cart.text, cart.text
+            key = re.search(r'name="checkout_key" value="([^"]+)"', cart.text).group(1)
+            done = web.post("/counter/checkout", {**carried, "checkout_key": key, f"qty-{oil.id}": "1"},
+                            page="/counter/")
+            assert done.status_code == 302 and "/receipts/" in done.headers["location"]
+        web.post("/counter/scan", {"phone": NATIONAL, "digits": digits}, page="/counter/")  # used: refused
+        web.logout()
+        # Someone typing a phone number as a username until it is locked out.
+        for _ in range(throttle.USERNAME_LIMIT + 1):
+            web.post("/login", {"username": NATIONAL, "password": "wrong password"})
+
+    lines = log_lines(caplog)
+    assert any("werkzeug" in line and "/residents/?q=" in line for line in lines)  # the request log is there
+    assert any("login.lockout" in line or "logins locked" in line for line in lines)
+    leaks = [line for line in lines if phone_in(line) or PHONE in line]
+    leaks += [line for line in lines for code in issued if re.search(rf"(?<![0-9A-Z]){code}(?![0-9A-Z])", line)]
+    assert leaks == []
+
+
+def test_a_phone_number_searched_with_spaces_or_dashes_is_not_logged(app, every_logger_at_debug):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="coord")
+        make.resident(place.north, "林阿姨", phone_number=PHONE)
+    with LiveServer(app) as web:
+        web.login("coord")
+        for query in ("138 0013 8000", "138-0013-8000", "+86 138 0013 8000"):
+            assert web.client.get("/residents/", params={"q": query}).status_code == 200
+    lines = log_lines(every_logger_at_debug)
+    assert any("/residents/?q=" in line for line in lines)
+    assert [line for line in lines if phone_in(line)] == []
+
+
+# --- login throttling --------------------------------------------------------------------------
+
+THROTTLE_MESSAGE = "Too many failed logins; try again in 15 minutes."
+
+
+@pytest.fixture
+def staff_users(app):
+    with app.app_context():
+        place = make.build_place()
+        return {
+            "boss": make.staff(Staff.ADMIN, username="boss"),
+            "coord": make.coordinator(place.north, username="coord"),
+            "mallory": make.clerk(place.north, username="mallory"),
+        }
+
+
+def english(client):
+    Browser(client).post("/language", {"lang": "en", "next": "/login"})
+    return client
+
+
+WRONG_PASSWORD = "wrong password"
+
+
+def attempt(client, username, password=WRONG_PASSWORD, address="127.0.0.1"):
+    browser = Browser(client)
+    return client.post("/login", data={"csrf_token": browser.token(), "username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_five_wrong_passwords_lock_the_username_out_even_for_the_right_one(app, client, staff_users, caplog):
+    caplog.set_level(logging.DEBUG)
+    english(client)
+    answers = [attempt(client, "boss") for _ in range(throttle.USERNAME_LIMIT)]
+    assert [a.status_code for a in answers] == [200] * (throttle.USERNAME_LIMIT - 1) + [429]
+    assert "Wrong username or password." in answers[0].get_data(as_text=True)
+    locked = attempt(client, "boss", make.PASSWORD)
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "900"
+    assert THROTTLE_MESSAGE in locked.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # not logged in
+    # The other address is refused too: the username is what is being guessed.
+    assert attempt(client, "boss", make.PASSWORD, address="10.9.8.7").status_code == 429
+    # Other usernames are not.
+    assert attempt(client, "coord", make.PASSWORD, address="10.9.8.7").status_code == 302
+    event = AuditEvent.get(AuditEvent.action == "login.lockout")
+    assert event.target == f"staff:{staff_users['boss'].id}"
+    detail = json.loads(event.detail)
+    assert detail["minutes"] == 15 and detail["failures"] == throttle.USERNAME_LIMIT
+    assert AuditEvent.select().where(AuditEvent.action == "login.lockout").count() == 1
+    everything = event.detail + "".join(r.getMessage() for r in caplog.records)
+    assert "wrong password" not in everything and make.PASSWORD not in everything
+
+
+def test_the_lockout_is_in_chinese_pages_too(app, client, staff_users):
+    for _ in range(throttle.USERNAME_LIMIT):
+        response = attempt(client, "boss")
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert "15" in page and 'class="flash error"' in page
+
+
+def test_one_address_trying_many_usernames_is_locked_out(app, client, staff_users):
+    usernames = [f"guess{i}" for i in range(throttle.ADDRESS_LIMIT)]
+    statuses = [attempt(client, name, address="203.0.113.9").status_code for name in usernames]
+    assert statuses == [200] * (throttle.ADDRESS_LIMIT - 1) + [429]
+    assert attempt(client, "coord", make.PASSWORD, address="203.0.113.9").status_code == 429
+    assert attempt(client, "coord", make.PASSWORD, address="203.0.113.10").status_code == 302
+    event = AuditEvent.get(AuditEvent.action == "login.lockout")
+    assert event.target == "address:203.0.113.9" and event.staff_id is None
+
+
+def test_an_ipv6_subscriber_cannot_escape_by_changing_the_last_64_bits(app, client, staff_users):
+    for i in range(throttle.ADDRESS_LIMIT):
+        attempt(client, f"guess{i}", address=f"2001:db8:1:2::{i:x}")
+    assert attempt(client, "coord", make.PASSWORD, address="2001:db8:1:2:ffff::1").status_code == 429
+    assert attempt(client, "coord", make.PASSWORD, address="2001:db8:1:3::1").status_code == 302
+
+
+def test_a_successful_login_does_not_reset_the_address_count_for_other_usernames(app, client, staff_users):
+    address = "198.51.100.7"
+    slips = throttle.USERNAME_LIMIT - 1
+    guesses = ["mallory"] * 3 + ["boss", "coord", "x1", "x2"] * slips
+    assert len(guesses) == throttle.ADDRESS_LIMIT - 1
+    assert {attempt(client, name, address=address).status_code for name in guesses} == {200}
+    # The attacker logs into their own account: their own 3 slips are forgiven, nobody else's.
+    assert attempt(client, "mallory", make.PASSWORD, address=address).status_code == 302
+    assert [attempt(client, f"y{i}", address=address).status_code for i in range(4)] == [200, 200, 200, 429]
+    assert attempt(client, "mallory", make.PASSWORD, address=address).status_code == 429
+
+
+def test_a_users_own_slips_are_forgiven_by_logging_in(app, client, staff_users):
+    for _round in range(3):
+        for _ in range(throttle.USERNAME_LIMIT - 1):
+            assert attempt(client, "coord").status_code == 200
+        assert attempt(client, "coord", make.PASSWORD).status_code == 302
+        client.post("/logout", data={"csrf_token": Browser(client).token("/")})
+    assert not LoginLockout.select().exists()
+
+
+def test_failures_from_elsewhere_are_not_forgiven_by_the_users_own_login(app, client, staff_users):
+    for _ in range(throttle.USERNAME_LIMIT - 1):
+        attempt(client, "coord", address="192.0.2.66")
+    assert attempt(client, "coord", make.PASSWORD, address="192.0.2.1").status_code == 302
+    assert attempt(client, "coord", address="192.0.2.66").status_code == 429
+
+
+def test_lockouts_grow_and_end(db, staff_users):
+    start = utcnow()
+    now = start
+    lengths = []
+    for _round in range(4):
+        for _ in range(throttle.USERNAME_LIMIT - 1):
+            with pytest.raises(BadCredentials):
+                throttle.log_in("coord", "wrong", "192.0.2.1", now=now)
+            now += datetime.timedelta(seconds=30)
+        with pytest.raises(TooManyLogins) as locked:
+            throttle.log_in("coord", "wrong", "192.0.2.1", now=now)
+        lengths.append(locked.value.minutes)
+        with pytest.raises(TooManyLogins):
+            throttle.log_in("coord", make.PASSWORD, "192.0.2.1", now=now + datetime.timedelta(minutes=14))
+        now = throttle.locked_until("coord", "192.0.2.1", now=now)
+    assert lengths == [15, 30, 60, 120]
+    assert throttle.log_in("coord", make.PASSWORD, "192.0.2.1", now=now).username == "coord"
+    # A day later the memory is gone: the next lockout is the first again.
+    later = now + throttle.MEMORY + datetime.timedelta(minutes=1)
+    for _ in range(throttle.USERNAME_LIMIT - 1):
+        with pytest.raises(BadCredentials):
+            throttle.log_in("coord", "wrong", "192.0.2.1", now=later)
+    with pytest.raises(TooManyLogins) as again:
+        throttle.log_in("coord", "wrong", "192.0.2.1", now=later)
+    assert again.value.minutes == 15
+
+
+def test_failures_spread_beyond_the_window_do_not_lock(db, staff_users):
+    now = utcnow()
+    for _ in range(3 * throttle.USERNAME_LIMIT):
+        with pytest.raises(BadCredentials):
+            throttle.log_in("coord", "wrong", "192.0.2.1", now=now)
+        now += throttle.WINDOW / (throttle.USERNAME_LIMIT - 1) + datetime.timedelta(seconds=1)
+    assert throttle.log_in("coord", make.PASSWORD, "192.0.2.1", now=now).username == "coord"
+
+
+def test_usernames_are_counted_whatever_their_case_width_or_spaces_and_never_stored(db, staff_users):
+    for typed in ("coord", " COORD", "ｃｏｏｒｄ", "Coord ", "coord"):
+        with pytest.raises((BadCredentials, TooManyLogins)):
+            throttle.log_in(typed, "wrong", "192.0.2.1")
+    assert throttle.locked_until("coord", "192.0.2.50") is not None
+    stored = snapshot()
+    assert not any("coord" in row.lower() for row in stored["login_failure"] + stored["login_lockout"])
+    assert {f.username_key for f in LoginFailure.select()} == {throttle.username_key("coord")}
+
+
+@pytest.mark.parametrize("username", ["\x00", "boss\x00", "\u202e", "a" * 5000, "", "   "])
+def test_strange_usernames_are_failures_not_errors(db, staff_users, username):
+    with pytest.raises(BadCredentials):
+        throttle.log_in(username, "wrong", "192.0.2.1")
+
+
+def test_two_app_instances_share_the_count(db_url, staff_users):
+    first = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "one"})
+    second = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "two"})
+    a, b = first.test_client(), second.test_client()
+    statuses = [attempt(client, "boss").status_code for client in (a, b, a, b, a)]
+    assert statuses == [200, 200, 200, 200, 429]
+    assert attempt(b, "boss", make.PASSWORD).status_code == 429
+    assert attempt(a, "coord", make.PASSWORD).status_code == 302
+
+
+def fail_logins_in_a_fresh_app(url, username, count):
+    """In a process of its own: build the app, fail `count` logins; return the last status."""
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "elsewhere"})
+    client = app.test_client()
+    return [attempt(client, username).status_code for _ in range(count)][-1]
+
+
+def test_processes_share_the_count(db_url, app, client, staff_users):
+    ledger.db.close()
+    assert race(db_url, [(fail_logins_in_a_fresh_app, (db_url, "boss", 3))]) == ["ok:200"]
+    assert race(db_url, [(fail_logins_in_a_fresh_app, (db_url, "boss", 2))]) == ["ok:429"]
+    assert attempt(client, "boss", make.PASSWORD).status_code == 429
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(db_url):
+    proxied = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "k", "TESTING": True, "TRUSTED_PROXIES": 1,
+                          "PUBLIC_BASE_URL": "https://linli.example"})
+    seen = []
+    proxied.before_request(lambda: seen.append(request.remote_addr))
+    proxied.test_client().get("/login", headers={"X-Forwarded-For": "203.0.113.7"},
+                              environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert seen == ["203.0.113.7"]

@@ -23,7 +23,7 @@ def main():
     if not token:
         print("TELEGRAM_BOT_TOKEN is not set: the Telegram bot is disabled.", file=sys.stderr)
         return 2
-    ledger.open_database(env("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT)
+    ledger.open_database(env("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT, pool=True)
     dialogue = Dialogue(str(ROOT / "translations"), region=env("DEFAULT_REGION", "CN"),
                         timezone=env("TIMEZONE", "Asia/Shanghai"), code_secret=secret_key(ROOT / "instance"),
                         bot_username=env("TELEGRAM_BOT_USERNAME", ""))

@@ -218,7 +218,7 @@ def main():
     # Their request lines carry the bot token and residents' full phone numbers.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-    ledger.open_database(os.environ.get("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT)
+    ledger.open_database(os.environ.get("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT, pool=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(os.environ))
     return 0

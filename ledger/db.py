@@ -17,22 +17,37 @@ SQLITE_PRAGMAS = (
 )
 
 
-def open_database(url, base_dir=None):
+#: Connections one pooled process keeps at most (a gunicorn worker, the bot, a worker).
+POOL_SIZE = 16
+
+
+def open_database(url, base_dir=None, pool=False):
     """Connect the shared handle to the database at `url` (sqlite:///... or postgresql://...).
 
     A relative SQLite path (sqlite:///instance/linli.db) is taken from `base_dir` when given,
-    so every process finds the same file wherever it was started.
+    so every process finds the same file wherever it was started. With `pool`, closing hands
+    the connection back for the next request instead of ending it (long-running processes).
     """
     prefix = "sqlite:///"
     path = url[len(prefix):] if url.startswith(prefix) else None
     if base_dir and path and not path.startswith("/") and path != ":memory:":
         url = f"{prefix}{base_dir}/{path}"
-    if url.startswith("sqlite:"):
+    scheme, rest = url.split(":", 1)
+    # `timeout`: how long to wait for a free pooled connection, or SQLite's lock wait (the
+    # busy_timeout pragma sets that as well).
+    options = {"timeout": 30}
+    if pool:
+        url = f"{scheme}+pool:{rest}"
+        options |= {"max_connections": POOL_SIZE, "stale_timeout": 300}
+    if scheme == "sqlite":
         # IMMEDIATE: a write transaction takes the write lock at BEGIN, so two writers queue
         # instead of one failing with "database is locked" half-way through.
-        database = connect(url, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=30)
-    else:
-        database = connect(url)
+        options |= {"pragmas": SQLITE_PRAGMAS, "lock_type": "IMMEDIATE"}
+        if pool:
+            options["check_same_thread"] = False  # a pooled connection serves one thread at a time
+    elif not pool:
+        options = {}
+    database = connect(url, **options)
     db.initialize(database)
     return database
 

@@ -55,6 +55,7 @@ def _from_environment(instance_path):
         "TELEGRAM_BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", ""),
         "TELEGRAM_BOT_USERNAME": env("TELEGRAM_BOT_USERNAME", ""),
         "TRUSTED_PROXIES": int(env("TRUSTED_PROXIES", "0")),
+        "DATABASE_POOL": True,
     }
 
 
@@ -101,7 +102,9 @@ def create_app(test_config=None):
         # Behind a proxy every client would share its address (and its login failure count).
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    ledger.open_database(app.config["DATABASE_URL"], base_dir=PROJECT_ROOT)
+    # A served app keeps its connections in a pool: opening one per request costs more than
+    # most requests do (and on SQLite, closing the last one checkpoints the WAL).
+    ledger.open_database(app.config["DATABASE_URL"], base_dir=PROJECT_ROOT, pool=app.config.get("DATABASE_POOL"))
     # peewee connects on the first query of a request; the connection is closed after it.
     app.teardown_appcontext(_close)
 

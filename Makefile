@@ -48,7 +48,7 @@ test-pg: setup-dev
 BENCH_ARGS ?=
 bench: setup-dev
 	@if [ -n "$$BENCH_DATABASE_URL" ]; then exec $(BIN)/python -m bench $(BENCH_ARGS); fi; \
-	export LINLI_PG_DIR=$${LINLI_PG_DIR:-/tmp/linli-pg-bench} LINLI_PG_PORT=$${LINLI_PG_PORT:-54343}; \
+	export LINLI_PG_DIR=$${LINLI_PG_DIR:-/tmp/linli-pg-bench} LINLI_PG_PORT=$${LINLI_PG_PORT:-54343} LINLI_PG_DURABLE=1; \
 	trap 'scripts/pg-test-server stop >/dev/null 2>&1 || true; rm -rf "$$LINLI_PG_DIR"' EXIT; \
 	trap 'exit 130' INT TERM; \
 	url=$$(scripts/pg-test-server start) || exit 1; \

@@ -52,7 +52,8 @@ class Databases:
         """Start a throw-away PostgreSQL server unless one was given (or PostgreSQL is not wanted)."""
         if POSTGRESQL in self.kinds and not self.pg_url:
             self.pg_dir = os.environ.get("LINLI_PG_DIR") or os.path.join(tempfile.gettempdir(), "linli-pg-bench")
-            env = {**os.environ, "LINLI_PG_DIR": self.pg_dir, "LINLI_PG_PORT": os.environ.get("LINLI_PG_PORT", "54343")}
+            env = {**os.environ, "LINLI_PG_DIR": self.pg_dir, "LINLI_PG_PORT": os.environ.get("LINLI_PG_PORT", "54343"),
+                   "LINLI_PG_DURABLE": "1"}
             self._pg_env = env
             print(f"starting a throw-away PostgreSQL server in {self.pg_dir}", flush=True)
             result = subprocess.run([str(ROOT / "scripts" / "pg-test-server"), "start"], env=env,

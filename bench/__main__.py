@@ -22,6 +22,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import report
 from .common import ROOT, Results
 from .databases import KINDS, Databases
 
@@ -105,13 +106,7 @@ def machine(databases, workdir):
 
 
 def _fmt(value, unit=""):
-    if value is None:
-        return "-"
-    if abs(value) >= 100:
-        return f"{value:,.0f}{unit}"
-    if abs(value) >= 10:
-        return f"{value:.1f}{unit}"
-    return f"{value:.2f}{unit}"
+    return "-" if value is None else report.number(value) + unit
 
 
 def table(results):

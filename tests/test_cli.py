@@ -1,6 +1,7 @@
 """The community commands of the `flask` CLI: create-staff, import-residents, demo-data."""
 
 import ledger
+from catalog.models import Goods, Redemption
 from community import Activity, Community, Resident, Signup, Staff
 from community.people import authenticate, create_community
 
@@ -84,6 +85,7 @@ def test_demo_data_builds_a_living_district_once(runner, app):
         assert Resident.select().count() == 50
         assert {a.category for a in Activity.select()} == {"rescue", "mediation", "volunteering"}
         assert Signup.select().where(Signup.state == Signup.CONFIRMED).count() > 0
+        assert Goods.select().count() == 10 and Redemption.select().count() > 0
         assert ledger.verify().ok
     again = runner.invoke(args=["demo-data"])
     assert again.exit_code != 0 and "already has residents" in again.output

@@ -4,6 +4,10 @@ import datetime
 import random
 import secrets
 
+import ledger
+from catalog.checkout import checkout
+from catalog.codes import find_digit_code, issue_digit_code
+from catalog.goods import create_goods, receive_stock
 from community import Staff
 from community import activities as act
 from community.awards import confirm_participation, report_deed
@@ -14,6 +18,13 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑"
 GIVEN = [
     "秀英", "桂兰", "建国", "志强", "丽华", "明", "芳",
     "伟", "静", "海燕", "国庆", "玉兰", "德福", "美玲",
+]
+GOODS = [  # name, English name, price in hundredths, stock, limit per resident
+    ("牙膏", "Toothpaste", 200, 20, None),
+    ("肥皂", "Soap", 100, 30, None),
+    ("食用油", "Cooking oil", 500, 4, (1, "month")),
+    ("洗衣粉", "Washing powder", 300, 12, None),
+    ("毛巾", "Towel", 150, 0, None),
 ]
 ACTIVITIES = [
     ("volunteering", "安全检查宣传", "Safety check outreach", "镇海街道"),
@@ -40,12 +51,12 @@ def create_demo_data(seed=7):
         return create_staff(username, password, role, community, display_name=username)
 
     admin = staff("admin", Staff.ADMIN)
-    coordinators = {}
+    coordinators, clerks = {}, {}
     for c in communities:
         code = c.code.lower()
         coordinators[c.id] = [staff(f"{code}-coord", Staff.COORDINATOR, c),
                               staff(f"{code}-coord2", Staff.COORDINATOR, c)]
-        staff(f"{code}-clerk", Staff.CLERK, c)
+        clerks[c.id] = staff(f"{code}-clerk", Staff.CLERK, c)
 
     residents = []
     for i in range(50):
@@ -76,4 +87,20 @@ def create_demo_data(seed=7):
                             confirm_participation(second, signup)
         deed = report_deed(first, locals_[0], "rescue", "扶起摔倒的老人并送医")
         confirm_participation(first, deed)
+        _stock_the_shop(first, clerks[c.id], c, locals_)
     return credentials
+
+
+def _stock_the_shop(coordinator, clerk, community, residents):
+    """Goods on the shelf, and a few residents who have already spent points."""
+    shelf = []
+    for name_zh, name_en, price, stock, limit in GOODS:
+        goods = create_goods(coordinator, community, name_zh, name_en, price, *(limit or (None, None)))
+        if stock:
+            receive_stock(coordinator, goods, stock)
+        shelf.append(goods)
+    toothpaste, soap = shelf[0], shelf[1]
+    buyers = [r for r in residents if ledger.balance(r.account_id) >= toothpaste.price][:3]
+    for n, resident in enumerate(buyers):
+        code = find_digit_code(resident, issue_digit_code(resident))
+        checkout(clerk, code, [(toothpaste.id if n % 2 else soap.id, 1)], checkout_key=f"demo-{resident.id}")

@@ -165,3 +165,19 @@ def _masked(username, *, known):
 
 def _mask_phones(text):
     return _PHONE_LIKE.sub(lambda m: m.group()[:3] + "****" + m.group()[-2:], text)
+
+
+def unlock(username, *, now=None):
+    """Let a locked-out username log in again at once, its failures forgiven (an operator's command)."""
+    now = now or utcnow()
+    user = username_key(username)
+    with db.atomic():
+        LoginFailure.delete().where(LoginFailure.username_key == user).execute()
+        ended = LoginLockout.update(until=now).where(
+            (LoginLockout.key == _user_lock(user)) & (LoginLockout.until > now)
+        ).execute()
+        if ended:
+            staff = Staff.get_or_none(Staff.username == (username or "").strip())
+            target = f"staff:{staff.id}" if staff is not None else f"username:{_masked(username, known=False)}"
+            record(None, "login.unlock", target, community=staff.community if staff else None)
+    return ended

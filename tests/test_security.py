@@ -706,3 +706,14 @@ def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(db_url):
     proxied.test_client().get("/login", headers={"X-Forwarded-For": "203.0.113.7"},
                               environ_base={"REMOTE_ADDR": "10.0.0.1"})
     assert seen == ["203.0.113.7"]
+
+
+def test_an_operator_unlocks_a_locked_out_username(app, client, runner, staff_users):
+    for _ in range(throttle.USERNAME_LIMIT):
+        attempt(client, "boss")
+    assert attempt(client, "boss", make.PASSWORD).status_code == 429
+    result = runner.invoke(args=["unlock", "boss"])
+    assert result.exit_code == 0 and "boss: unlocked" in result.output
+    assert attempt(client, "boss", make.PASSWORD).status_code == 302
+    assert AuditEvent.select().where(AuditEvent.action == "login.unlock").count() == 1
+    assert "was not locked out" in runner.invoke(args=["unlock", "boss"]).output

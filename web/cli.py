@@ -14,6 +14,7 @@ import ledger
 from botapp import sms
 from botapp.segments import segments
 from community import Community, CommunityError, Resident, Staff
+from community.logins import unlock
 from community.notices import queue_reminders
 from community.people import create_staff, get_community, import_residents, read_resident_csv
 from community.rules import install_default_rules
@@ -25,7 +26,7 @@ from .backup import backup, restore
 def register(app):
     """Attach Linli's commands to the app's CLI."""
     for command in (init_db, ledger_group, create_staff_command, import_residents_command,
-                    demo_data, queue_reminders_command, chat, backup, restore):
+                    demo_data, queue_reminders_command, chat, unlock_command, backup, restore):
         app.cli.add_command(command)
 
 
@@ -150,3 +151,13 @@ def chat(phone):
             click.echo("(no reply)")
         else:
             click.echo(f"{reply}\n[{segments(reply)} SMS segment(s)]")
+
+
+@click.command("unlock")
+@click.argument("username")
+@with_appcontext
+def unlock_command(username):
+    """Let USERNAME log in again after too many failed logins (its failures are forgiven)."""
+    with ledger.db.connection_context():
+        ended = unlock(username)
+    click.echo(f"{username}: {'unlocked' if ended else 'was not locked out'}")

@@ -16,6 +16,9 @@ from botapp import sms
 from botapp.dialogue import KEYWORDS, SMS, TELEGRAM, Dialogue, Reply, parse
 from botapp.models import Conversation
 from botapp.segments import segments
+from catalog.checkout import checkout
+from catalog.codes import find_digit_code, issue_digit_code
+from catalog.goods import create_goods, receive_stock
 from community import Resident, Signup
 from community.awards import confirm_participation, report_deed
 from community.models import Activity
@@ -251,6 +254,25 @@ def test_balance_and_the_last_five_postings(talk, world):
         assert [line.rsplit(" = ", 1)[1] for line in lines] == ["7", "6", "5", "4", "3"]  # balance after
         assert [f"deed {n}" in line for n, line in zip(range(6, 1, -1), lines, strict=True)] == [True] * 5
         assert all(" +1 " in line for line in lines)
+        assert all("志愿服务 deed" in line for line in lines), lines  # the rule's name, not "volunteering v1"
+
+
+def test_the_passbook_speaks_the_residents_language(talk, world):
+    place, coordinator = world
+    deed = report_deed(coordinator, talk.resident, "rescue", "救人")
+    confirm_participation(coordinator, deed)
+    confirm_participation(make.coordinator(place.north), Signup.get_by_id(deed.id))
+    soap = create_goods(coordinator, place.north, "肥皂", "Soap", 100)
+    receive_stock(coordinator, soap, 5)
+    resident = talk.fresh()
+    checkout(make.clerk(place.north), find_digit_code(resident, issue_digit_code(resident)), [(soap.id, 1)],
+             checkout_key="hist")
+    assert talk("LANG EN").language == "en"
+    lines, _pages = talk.all_lines(talk("HIST"))
+    assert "Soap×1" in lines[0] and "Rescue 救人" in lines[1], lines
+    talk("中文")
+    lines, _pages = talk.all_lines(talk("明细"))
+    assert "肥皂×1" in lines[0] and "救援 救人" in lines[1], lines
 
 
 def test_switching_languages(talk):

@@ -185,7 +185,7 @@ def test_a_new_resident_registers_joins_is_confirmed_and_sees_the_points(db, tel
             assert numbers(await chat.text("/balance")) == ["1"]
             history = await chat.text("/history")
             posting = history.splitlines()[-1]
-            assert "+1 " in posting and "volunteering" in posting and posting.endswith("= 1")
+            assert "+1 " in posting and "志愿服务 Park clean-up" in posting and posting.endswith("= 1")
 
             # Every step was answered exactly once.
             await settle(telegram)

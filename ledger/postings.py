@@ -172,17 +172,13 @@ def _move(account_id, amount):
     if amount < 0:
         # The check and the write are one statement: no read-then-write race.
         query = query.where((Account.kind == Account.ISSUER) | (Account.balance + amount >= 0))
-    if query.execute() != 1:
+    moved = list(query.returning(Account.balance, Account.version, Account.head_hash).tuples().execute())
+    if not moved:
         account = Account.get_or_none(Account.id == account_id)
         if account is None:
             raise UnknownAccount(account_id=account_id)
         raise InsufficientPoints(account_id=account_id, balance=account.balance, needed=-amount)
-    return (
-        Account.select(Account.balance, Account.version, Account.head_hash)
-        .where(Account.id == account_id)
-        .tuples()
-        .get()
-    )
+    return moved[0]
 
 
 def transfer(source, destination, amount, *, kind, memo="", actor, idempotency_key):

@@ -10,7 +10,7 @@ import datetime
 import hmac
 import secrets
 
-from peewee import IntegrityError, fn
+from peewee import fn
 
 from community import notices
 from community.audit import record
@@ -19,7 +19,16 @@ from community.people import authorize, can_act, ensure_active, find_resident
 from ledger import db
 from ledger.models import utcnow
 
-from .codes import ALPHABET, LIFETIME, find_digit_code, find_qr_code, issue_digit_code, normalise, signature
+from .codes import (
+    ALPHABET,
+    LIFETIME,
+    find_digit_code,
+    find_qr_code,
+    issue_digit_code,
+    lock_resident,
+    normalise,
+    signature,
+)
 from .errors import CardReplaced, CodeMalformed, CodeUnknown, WrongCommunity
 from .models import CounterCode, MemberCard
 
@@ -43,20 +52,16 @@ def issue_card(staff, resident, secret, now=None):
     ensure_active(resident)
     now = now or utcnow()
     body = "".join(secrets.choice(ALPHABET) for _ in range(CARD_RANDOM))
-    for attempt in range(3):
-        try:
-            with db.atomic():
-                revoked = MemberCard.update(revoked_at=now).where(
-                    (MemberCard.resident == resident.id) & MemberCard.revoked_at.is_null()
-                ).execute()
-                card = MemberCard.create(code=body + _card_signature(secret, body), resident=resident,
-                                         issued_by=staff, issued_at=now)
-                record(staff, "card.reissue" if revoked else "card.issue", f"resident:{resident.id}",
-                       community=resident.community)
-                return card
-        except IntegrityError:  # two issued at once: one live card per resident, by a unique index
-            if attempt == 2:
-                raise
+    with db.atomic():
+        lock_resident(resident)
+        revoked = MemberCard.update(revoked_at=now).where(
+            (MemberCard.resident == resident.id) & MemberCard.revoked_at.is_null()
+        ).execute()
+        card = MemberCard.create(code=body + _card_signature(secret, body), resident=resident,
+                                 issued_by=staff, issued_at=now)
+        record(staff, "card.reissue" if revoked else "card.issue", f"resident:{resident.id}",
+               community=resident.community)
+    return card
 
 
 def live_card(resident):

@@ -11,8 +11,7 @@ import hmac
 import secrets
 import unicodedata
 
-from peewee import IntegrityError
-
+from community.models import Resident
 from community.people import ensure_active
 from ledger import db
 from ledger.models import utcnow
@@ -38,22 +37,21 @@ def normalise(text):
     return "".join(ch for ch in folded if ch not in " -_\t\r\n")
 
 
+def lock_resident(resident):
+    """Hold the resident's row until the transaction ends, so that two requests issuing one of
+    their codes or cards at once take turns (a unique index allows one live code or card)."""
+    Resident.update(status=Resident.status).where(Resident.id == resident.id).execute()
+
+
 def _issue(resident, kind, code, now):
     ensure_active(resident)
-    for attempt in range(3):
-        try:
-            with db.atomic():
-                CounterCode.update(replaced_at=now).where(
-                    (CounterCode.resident == resident.id) & (CounterCode.kind == kind)
-                    & CounterCode.used_at.is_null() & CounterCode.replaced_at.is_null()
-                ).execute()
-                return CounterCode.create(code=code, kind=kind, resident=resident, created_at=now,
-                                          expires_at=now + LIFETIME)
-        except IntegrityError:
-            # Another request issued one at the same moment (one live code each, by a unique
-            # index): replace that one instead.
-            if attempt == 2:
-                raise
+    with db.atomic():
+        lock_resident(resident)
+        CounterCode.update(replaced_at=now).where(
+            (CounterCode.resident == resident.id) & (CounterCode.kind == kind)
+            & CounterCode.used_at.is_null() & CounterCode.replaced_at.is_null()
+        ).execute()
+        return CounterCode.create(code=code, kind=kind, resident=resident, created_at=now, expires_at=now + LIFETIME)
 
 
 def issue_qr_code(resident, secret, now=None, kind=CounterCode.QR):

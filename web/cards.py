@@ -6,12 +6,11 @@ from markupsafe import Markup
 
 from botapp.qr import qr_svg
 from catalog.cards import cards_for, issue_card, issue_missing_cards, live_card, missing_cards
-from community import Community, CommunityError, Staff
+from community import Community, Staff
 from community.people import can_act, get_resident
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm
-from .i18n import error_message
 
 bp = Blueprint("cards", __name__, url_prefix="/cards")
 COORDINATOR = Staff.COORDINATOR
@@ -44,14 +43,9 @@ def issue(resident_id):
     resident = get_resident(resident_id)
     _allowed(resident.community)
     if ActionForm().validate_on_submit():
-        try:
-            replaced = live_card(resident) is not None
-            issue_card(current_staff(), resident, current_app.config["SECRET_KEY"])
-        except CommunityError as exc:
-            flash(error_message(exc), "error")
-        else:
-            flash(_("A new card was made; the old one no longer works.") if replaced else _("Card made."),
-                  "success")
+        replaced = live_card(resident) is not None
+        issue_card(current_staff(), resident, current_app.config["SECRET_KEY"])
+        flash(_("A new card was made; the old one no longer works.") if replaced else _("Card made."), "success")
     return redirect(url_for(".card", resident_id=resident.id))
 
 

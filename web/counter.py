@@ -151,12 +151,8 @@ def void(redemption_id):
     redemption = _redemption_for_staff(redemption_id, Staff.COORDINATOR)
     form = ReasonForm()
     if form.validate_on_submit():
-        try:
-            void_checkout(current_staff(), redemption, form.reason.data)
-        except (CommunityError, ledger.LedgerError) as exc:
-            flash(error_message(exc), "error")
-        else:
-            flash(_("Voided: the points and the goods are back."), "success")
+        void_checkout(current_staff(), redemption, form.reason.data)
+        flash(_("Voided: the points and the goods are back."), "success")
     else:
         flash(_("Give a reason."), "error")
     return redirect(url_for(".receipt", redemption_id=redemption.id))

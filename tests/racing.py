@@ -50,6 +50,16 @@ def race(url, calls, timeout=120):
     ]
     for process in processes:
         process.start()
+    outcomes = gather(processes, results, timeout)
+    errors = [o for o in outcomes if o.startswith("error:")]
+    assert not errors, errors[0]
+    return outcomes
+
+
+def gather(processes, results, timeout=120):
+    """Wait for one (index, outcome) from each started process on `results` (a CONTEXT.Queue),
+    then reap them all; return the outcomes in index order. A child that never answers fails
+    the test. Callers keep the barrier referenced until this returns."""
     outcomes = {}
     try:
         for _ in processes:
@@ -58,13 +68,11 @@ def race(url, calls, timeout=120):
     except queue_module.Empty:
         pytest.fail(f"only {len(outcomes)} of {len(processes)} processes answered: {outcomes}")
     finally:
-        for process in processes:  # the barrier stays referenced until every child is done
+        for process in processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
                 process.join()
         results.close()
         results.join_thread()
-    errors = [o for o in outcomes.values() if o.startswith("error:")]
-    assert not errors, errors[0]
-    return [outcomes[i] for i in range(len(calls))]
+    return [outcomes[i] for i in range(len(processes))]

@@ -13,6 +13,7 @@ import time
 import community_factory as f
 import psycopg
 import pytest
+from racing import gather
 
 import ledger
 from community import activities, awards
@@ -88,7 +89,7 @@ def start_children(db_url, plans):
     Returns what finish_children needs; the barrier is part of it, as it must outlive the start.
     """
     barrier = CTX.Barrier(len(plans))
-    results = CTX.SimpleQueue()
+    results = CTX.Queue()
     processes = [
         CTX.Process(target=child, args=(db_url, barrier, results, i, plan), daemon=True)
         for i, plan in enumerate(plans)
@@ -100,22 +101,7 @@ def start_children(db_url, plans):
 
 def finish_children(processes, results, barrier):
     """Wait for the children (the barrier is held until then); return each one's outcomes."""
-    try:
-        for process in processes:
-            process.join(TIMEOUT)
-        assert [p.exitcode for p in processes] == [0] * len(processes), "a child hung or crashed"
-        outcomes = {}
-        while not results.empty():
-            index, outcome = results.get()
-            outcomes[index] = outcome
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.kill()
-                process.join()
-        results.close()
-    assert sorted(outcomes) == list(range(len(processes)))
-    return [outcomes[i] for i in range(len(processes))]
+    return gather(processes, results, TIMEOUT)
 
 
 def run_rounds(db_url, plans):

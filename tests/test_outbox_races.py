@@ -13,6 +13,7 @@ from collections import Counter
 
 import community_factory as make
 import pytest
+from racing import gather
 
 import ledger
 from botapp import outbox
@@ -76,31 +77,17 @@ def notices(db):
 
 def run_workers(db_url, pause):
     barrier = CTX.Barrier(WORKERS)
-    results = CTX.SimpleQueue()
+    results = CTX.Queue()
     processes = [
         CTX.Process(target=drain, args=(db_url, barrier, results, index, pause), daemon=True)
         for index in range(WORKERS)
     ]
     for process in processes:
         process.start()
-    try:
-        for process in processes:  # the barrier stays referenced until every child is done
-            process.join(TIMEOUT)
-        assert [p.exitcode for p in processes] == [0] * WORKERS, "a worker hung or crashed"
-        outcomes = {}
-        while not results.empty():
-            index, outcome = results.get()
-            outcomes[index] = outcome
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.kill()
-                process.join()
-        results.close()
-    assert sorted(outcomes) == list(range(WORKERS))
-    errors = [o for o in outcomes.values() if isinstance(o, str)]
+    outcomes = gather(processes, results, TIMEOUT)  # the barrier stays referenced until then
+    errors = [o for o in outcomes if isinstance(o, str)]
     assert not errors, errors
-    return [outcomes[i] for i in range(WORKERS)]
+    return outcomes
 
 
 @pytest.mark.parametrize("pause", [0.0, 0.005])

@@ -8,7 +8,7 @@ from ledger.models import utcnow
 
 from . import notices
 from .audit import record
-from .errors import AlreadyConfirmedByYou, InvalidInput, NotConfirmed, NotPending, SelfConfirmation
+from .errors import AlreadyConfirmedByYou, CommunityError, InvalidInput, NotConfirmed, NotPending, SelfConfirmation
 from .models import Activity, Confirmation, Resident, Signup, Staff
 from .people import authorize, ensure_active
 from .rules import current_rule
@@ -137,6 +137,28 @@ def reject_participation(staff, signup, reason):
 def mark_no_show(staff, signup):
     """Record that a signed-up resident did not come."""
     return _decide(staff, signup, Signup.NO_SHOW, "")
+
+
+def decide_roster(staff, activity, confirm, reject):
+    """Confirm the sign-ups in `confirm` (ids) and reject those in `reject` (id → reason) among an
+    activity's pending sign-ups, each on its own; a rejection wins over a tick.
+
+    Returns (confirmed count, rejected count, [(sign-up, CommunityError)] for those refused).
+    """
+    confirmed = rejected = 0
+    refused = []
+    for signup in Signup.select().where((Signup.activity == activity.id) & Signup.state.in_(Signup.PENDING)):
+        reason = (reject.get(signup.id) or "").strip()
+        try:
+            if reason:
+                reject_participation(staff, signup, reason)
+                rejected += 1
+            elif signup.id in confirm:
+                confirm_participation(staff, signup)
+                confirmed += 1
+        except CommunityError as exc:
+            refused.append((signup, exc))
+    return confirmed, rejected, refused
 
 
 def _decide(staff, signup, state, reason):

@@ -331,3 +331,19 @@ def test_a_reversal_that_would_overdraw_changes_nothing(place, boss, resident):
     assert balance(resident) == 40
     assert f.notices_of(resident, notices.REVERSED) == []
     assert AuditEvent.select().where(AuditEvent.action == "award.reverse").count() == 0
+
+
+def test_a_roster_is_decided_in_one_call_and_a_reason_beats_a_tick(place, boss):
+    first = joined(boss, f.resident(place.north))
+    activity = first.activity
+    second, third, fourth = (activities.join(f.resident(place.north), activity) for _ in range(3))
+    closed = f.resident(place.north)
+    fifth = activities.join(closed, activity)
+    people.close_resident(boss, closed)
+    ticked = {first.id, second.id, fifth.id}
+    confirmed, rejected, refused = awards.decide_roster(boss, activity, ticked, {second.id: "没来", third.id: " "})
+    assert (confirmed, rejected) == (1, 1)
+    assert [(s.id, type(e).__name__) for s, e in refused] == [(fifth.id, "ResidentClosed")]
+    states = {s.id: Signup.get_by_id(s.id).state for s in (first, second, third, fourth, fifth)}
+    assert states == {first.id: Signup.CONFIRMED, second.id: Signup.REJECTED, third.id: Signup.SIGNED_UP,
+                      fourth.id: Signup.SIGNED_UP, fifth.id: Signup.SIGNED_UP}

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from community import Community, CommunityError, Signup, Staff
 from community import activities as service
-from community.awards import awaiting_second_confirmation, confirm_participation, reject_participation
+from community.awards import awaiting_second_confirmation, decide_roster
 from community.errors import ResidentNotFound
 from community.people import can_act, find_resident, visible_communities
 from community.rules import current_rules
@@ -173,23 +173,12 @@ def confirm_roster(activity_id):
     activity = _activity_for_staff(activity_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    staff = current_staff()
     ticked = {int(v) for v in request.form.getlist("confirm") if v.isdigit()}
-    confirmed = rejected = 0
-    problems = []
-    for signup in Signup.select().where((Signup.activity == activity.id) & Signup.state.in_(Signup.PENDING)):
-        reason = (request.form.get(f"reject-{signup.id}") or "").strip()
-        try:
-            if reason:
-                reject_participation(staff, signup, reason)
-                rejected += 1
-            elif signup.id in ticked:
-                confirm_participation(staff, signup)
-                confirmed += 1
-        except CommunityError as exc:
-            problems.append(f"{signup.resident.display_name}: {error_message(exc)}")
+    reasons = {int(key[7:]): value for key, value in request.form.items()
+               if key.startswith("reject-") and key[7:].isdigit()}
+    confirmed, rejected, refused = decide_roster(current_staff(), activity, ticked, reasons)
     flash(_("%(confirmed)d confirmed, %(rejected)d rejected.", confirmed=confirmed, rejected=rejected),
           "success")
-    for problem in problems:
-        flash(problem, "error")
+    for signup, exc in refused:
+        flash(f"{signup.resident.display_name}: {error_message(exc)}", "error")
     return redirect(url_for(".show", activity_id=activity.id))

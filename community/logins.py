@@ -12,7 +12,6 @@ import hashlib
 import ipaddress
 import logging
 import math
-import re
 import unicodedata
 
 from ledger import db
@@ -21,7 +20,7 @@ from ledger.models import utcnow
 from .audit import record
 from .errors import BadCredentials, TooManyLogins
 from .models import LoginFailure, LoginLockout, Staff
-from .people import authenticate
+from .people import authenticate, mask_phone_numbers
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ FIRST_LOCKOUT = datetime.timedelta(minutes=15)
 MAX_LOCKOUT = datetime.timedelta(hours=24)
 MEMORY = datetime.timedelta(hours=24)
 _MAX_DOUBLINGS = 7  # 15 minutes doubled 7 times is more than MAX_LOCKOUT already
-_PHONE_LIKE = re.compile(r"\+?\d(?:[\s()-]*\d){6,}")
 
 
 def username_key(username):
@@ -142,7 +140,7 @@ def _lock_if_over(key, failures, limit, now, *, username, address):
 
 def _record_lockout(username, address, failures, minutes):
     """Write the lockout to the audit log (and the process log) without a password or a phone number."""
-    address = _mask_phones(address)
+    address = mask_phone_numbers(address)
     detail = {"failures": failures, "minutes": minutes, "address": address}
     staff = None
     if username is None:
@@ -160,11 +158,8 @@ def _masked(username, *, known):
     text = (username or "").strip()
     if not known:
         return text[:2] + "…" if len(text) > 2 else "…"
-    return _mask_phones(text)
+    return mask_phone_numbers(text)
 
-
-def _mask_phones(text):
-    return _PHONE_LIKE.sub(lambda m: m.group()[:3] + "****" + m.group()[-2:], text)
 
 
 def unlock(username, *, now=None):

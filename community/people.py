@@ -3,6 +3,7 @@
 import contextlib
 import csv
 import io
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -167,6 +168,21 @@ def mask_phone(e164):
     if not e164:
         return ""
     return f"{e164[:-8]}****{e164[-4:]}" if len(e164) > 8 else "****"
+
+
+# Seven or more digits, also when spaced, dashed, bracketed or URL-encoded ("138+0013+8000");
+# not dotted, so that an IPv4 address stays readable.
+PHONE_LIKE = re.compile(r"\d(?:(?:[ +\-()]|%20|%2[BbDd]){0,2}\d){6,}")
+
+
+def mask_phone_numbers(text):
+    """Mask every phone-like run of digits in free text (a log line, a username typed by mistake)."""
+
+    def mask(match):
+        digits = re.sub(r"%2[BbDd]|%20|\D", "", match.group())
+        return digits[:3] + "****" + digits[-4:]
+
+    return PHONE_LIKE.sub(mask, text)
 
 
 def _clean_name(name):

@@ -3,7 +3,6 @@
 import datetime
 import logging
 import os
-import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,6 +15,7 @@ import ledger
 from botapp.dialogue import Dialogue
 from botapp.instance import secret_key
 from community import CommunityError
+from community.people import mask_phone_numbers
 
 from . import (
     activities,
@@ -59,24 +59,15 @@ def _from_environment(instance_path):
     }
 
 
-def _mask_digits(match):
-    digits = re.sub(r"\D|%2[BbDd]|%20", "", match.group())
-    return digits[:3] + "****" + digits[-4:]
-
-
 class MaskPhoneNumbers(logging.Filter):
-    """Mask long digit runs (a phone number typed into a search box) in request log lines."""
+    """Mask phone numbers (one typed into a search box, say) in request log lines."""
 
     def filter(self, record):
         message = record.getMessage()
-        masked = LONG_DIGITS.sub(_mask_digits, message)
+        masked = mask_phone_numbers(message)
         if masked != message:
             record.msg, record.args = masked, ()
         return True
-
-
-# Seven or more digits, also when spaced, dashed or URL-encoded ("138+0013+8000", "138%2D0013").
-LONG_DIGITS = re.compile(r"\d(?:(?:[ +\-.]|%20|%2[BbDd])?\d){6,}")
 
 
 def create_app(test_config=None):

@@ -4,7 +4,6 @@ Telegram and SMS are thin adapters over `Dialogue.handle`. Telegram buttons carr
 command words a resident would type by SMS, so both channels run the same code path.
 """
 
-import datetime
 import json
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from community import activities as act
 from community.errors import ResidentClosed
 from community.people import communities, find_resident, register_resident
 from ledger import Transfer, db
-from ledger.models import utcnow
+from ledger.models import to_local, utcnow
 
 from .models import Conversation
 from .qr import qr_png
@@ -139,7 +138,7 @@ class Dialogue:
 
     def local(self, when, fmt="%m-%d %H:%M"):
         """Format a stored UTC time in the community's time zone."""
-        return when.replace(tzinfo=datetime.UTC).astimezone(self.zone).strftime(fmt)
+        return to_local(when, self.zone).strftime(fmt)
 
     def error(self, exc, language):
         """A named domain error in the resident's language."""

@@ -13,7 +13,7 @@ from community.errors import InvalidInput
 from community.models import Staff
 from community.people import authorize, can_act, ensure_active
 from ledger import Account, Transfer, db
-from ledger.models import utcnow
+from ledger.models import from_local, to_local, utcnow
 
 from .codes import consume
 from .errors import AlreadyVoided, CodeUsed, EmptyCart, GoodsNotFound, OverLimit, WrongCommunity
@@ -41,9 +41,8 @@ def period_start(period, now, zone=datetime.UTC):
     """The start (naive UTC) of the limit period that contains `now` (naive UTC): the calendar
     month in the community's time zone `zone`, or the last 7 days."""
     if period == Goods.MONTH:
-        local = now.replace(tzinfo=datetime.UTC).astimezone(zone)
-        first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        return first.astimezone(datetime.UTC).replace(tzinfo=None)
+        first = to_local(now, zone).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return from_local(first, zone)
     return now - datetime.timedelta(days=7)
 
 

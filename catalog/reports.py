@@ -15,28 +15,20 @@ from community.audit import record
 from community.models import Activity, Confirmation, Notice, PointRule, Resident, Signup, Staff
 from community.people import mask_phone
 from ledger import Entry, HistoryLine, Transfer, db
+from ledger.models import from_local, to_local
 
 from .models import Goods, Redemption, RedemptionLine
 
 
 def local_bounds(first_day, last_day, zone):
     """The naive UTC instants [start, end) covering the local days first_day to last_day."""
-
-    def utc(day):
-        moment = datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
-        return moment.astimezone(datetime.UTC).replace(tzinfo=None)
-
-    return utc(first_day), utc(last_day + datetime.timedelta(days=1))
-
-
-def local_time(moment, zone):
-    """A naive UTC time as naive local time."""
-    return moment.replace(tzinfo=datetime.UTC).astimezone(zone).replace(tzinfo=None)
+    return tuple(from_local(datetime.datetime.combine(day, datetime.time()), zone)
+                 for day in (first_day, last_day + datetime.timedelta(days=1)))
 
 
 def week_of(moment, zone):
     """The local Monday of the week holding the naive UTC `moment`."""
-    day = local_time(moment, zone).date()
+    day = to_local(moment, zone).date()
     return day - datetime.timedelta(days=day.weekday())
 
 

@@ -23,6 +23,16 @@ def utcnow():
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
+def to_local(moment, zone):
+    """A stored time (naive UTC) as naive local time in the time zone `zone`."""
+    return moment.replace(tzinfo=datetime.UTC).astimezone(zone).replace(tzinfo=None)
+
+
+def from_local(moment, zone):
+    """A naive local time in `zone` as the naive UTC the database stores."""
+    return moment.replace(tzinfo=zone).astimezone(datetime.UTC).replace(tzinfo=None)
+
+
 class BaseModel(Model):
     class Meta:
         database = db

@@ -1,6 +1,5 @@
 """Linli's web process: staff pages, the counter, webhooks, health, and the `flask` CLI."""
 
-import datetime
 import logging
 import os
 from pathlib import Path
@@ -16,6 +15,7 @@ from botapp.dialogue import Dialogue
 from botapp.instance import secret_key
 from community import CommunityError
 from community.people import mask_phone_numbers
+from ledger.models import to_local
 
 from . import (
     activities,
@@ -131,7 +131,7 @@ def _jinja_helpers(app):
     def localtime(value, fmt="%Y-%m-%d %H:%M"):
         if value is None:
             return ""
-        return value.replace(tzinfo=datetime.UTC).astimezone(zone).strftime(fmt)
+        return to_local(value, zone).strftime(fmt)
 
     app.jinja_env.filters["points"] = ledger.format_amount
     app.jinja_env.filters["localtime"] = localtime

@@ -28,6 +28,7 @@ from community import Signup, Staff
 from community.people import can_act, get_resident, mask_phone, visible_communities
 from community.rules import current_rules
 from ledger import Transfer
+from ledger.models import to_local
 
 from .auth import current_staff, roles_required
 from .goods import LOW_STOCK
@@ -188,7 +189,7 @@ def _columns(what, communities):
         return lambda row: "" if row[key] is None else row[key]
 
     def when(row):
-        return reports.local_time(row["created_at"], zone).strftime("%Y-%m-%d %H:%M:%S")
+        return to_local(row["created_at"], zone).strftime("%Y-%m-%d %H:%M:%S")
 
     def place(row):
         return _guard(places.get(row["community"], ""))

@@ -1,11 +1,11 @@
 """Small helpers the page modules share: time zones and the communities a user may pick."""
 
-import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from community.people import visible_communities
+from ledger import models as times
 
 from .auth import current_staff
 from .forms import choices
@@ -14,13 +14,13 @@ from .forms import choices
 def to_utc(local):
     """Turn a naive local time from a form into the naive UTC the database stores."""
     zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return local.replace(tzinfo=zone).astimezone(datetime.UTC).replace(tzinfo=None)
+    return times.from_local(local, zone)
 
 
 def to_local(utc):
     """Turn a stored naive UTC time into a naive local time for a form."""
     zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return utc.replace(tzinfo=datetime.UTC).astimezone(zone).replace(tzinfo=None)
+    return times.to_local(utc, zone)
 
 
 def community_choices(language):

@@ -10,6 +10,7 @@ import datetime
 import logging
 
 import ledger
+from catalog import cards, checkout
 from community import Notice, Resident
 from community import notices as kinds
 from community.people import mask_phone
@@ -147,12 +148,12 @@ def render(notice, resident, dialogue, channel, redact=False):
                                               reason=reason),
         kinds.REMINDER: lambda t: _("Reminder: %(code)s %(title)s, %(when)s at %(place)s.", code=code, title=t,
                                     when=when, place=place),
-        "announcement": lambda t: p.get("text", ""),
-        "redeemed": lambda t: _("Redeemed %(items)s for %(points)s points. Balance: %(balance)s.",
+        kinds.ANNOUNCEMENT: lambda t: p.get("text", ""),
+        checkout.RECEIPT: lambda t: _("Redeemed %(items)s for %(points)s points. Balance: %(balance)s.",
                                 items=short(p.get("items", ""), 40), points=points, balance=balance),
-        "counter_code": lambda t: _("Your counter code: %(code)s. Read it out to the clerk. It works once, for "
+        cards.COUNTER_CODE: lambda t: _("Your counter code: %(code)s. Read it out to the clerk. It works once, for "
                                     "%(minutes)d minutes.", code=secret, minutes=p.get("minutes", 10)),
-        "redemption_voided": lambda t: _("A redemption of %(points)s points was voided: %(reason)s. Balance: "
+        checkout.VOIDED: lambda t: _("A redemption of %(points)s points was voided: %(reason)s. Balance: "
                                          "%(balance)s.", points=points, reason=reason, balance=balance),
     }
     make = templates.get(notice.kind)

@@ -7,8 +7,8 @@ from pathlib import Path
 import community_factory as make
 from test_outbox import FROM, RecordingHttp
 from test_sms import BASE, TOKEN, signed_post
-from test_web_staff import Browser
 from twilio.rest import Client
+from webforms import Browser
 
 import ledger
 from botapp.dialogue import Dialogue
@@ -63,6 +63,12 @@ def test_the_chat_command_stays_silent_for_opted_out_numbers(app, runner):
     assert runner.invoke(args=["chat", PHONE], input="积分\n").stdout.strip() == "(no reply)"
 
 
+def simulate(browser, phone, message, follow_redirects=True):
+    """On the simulator page: type a phone number and a message, and send it."""
+    browser.get("/simulator")
+    return browser.submit(has="message", phone=phone, message=message, follow_redirects=follow_redirects)
+
+
 def test_the_simulator_page_shows_replies_segments_and_notices(client, app):
     with app.app_context():
         place = make.build_place()
@@ -72,9 +78,7 @@ def test_the_simulator_page_shows_replies_segments_and_notices(client, app):
         make.activities.join(resident, activity)
     browser = Browser(client)
     browser.login("sim-coord")
-    response = browser.post("/simulator", {"phone": "138 0013 8000", "message": "积分"}, page="/simulator",
-                            follow_redirects=True)
-    page = response.get_data(as_text=True)
+    page = simulate(browser, "138 0013 8000", "积分").get_data(as_text=True)
     assert "您的积分余额：0 分" in page
     assert "1 条短信" in page
     assert activity.code in page  # the signed-up notice, rendered as the SMS it would be
@@ -91,12 +95,14 @@ def test_an_announcement_shows_its_cost_then_reaches_every_reachable_resident(cl
         elsewhere = make.resident(place.south)
     browser = Browser(client)
     browser.login("ann-coord")
-    form = {"community": str(place.north.id), "text": "周六上午九点社区大扫除，欢迎参加！"}
-    preview = browser.post("/announce", {**form, "preview": "1"}, page="/announce")
+    form = {"community": place.north.id, "text": "周六上午九点社区大扫除，欢迎参加！"}
+    browser.get("/announce")
+    assert [name for name, _, _ in browser.find(has="text").buttons] == ["preview"]  # no sending unseen
+    preview = browser.submit(has="text", button="preview", follow_redirects=False, **form)
     page = preview.get_data(as_text=True)
     assert preview.status_code == 200 and 'id="preview"' in page
     assert Notice.select().where(Notice.kind == ANNOUNCEMENT).count() == 0
-    sent = browser.post("/announce", {**form, "send": "1"}, page="/announce")
+    sent = browser.submit(has="text", button="send", follow_redirects=False, **form)
     assert sent.status_code == 302
     to = {n.resident_id for n in Notice.select().where(Notice.kind == ANNOUNCEMENT)}
     assert to == {r.id for r in reachable}
@@ -155,10 +161,10 @@ def test_the_simulator_stays_within_the_staff_members_communities_and_hands_out_
         stranger = make.resident(place.east)
     browser = Browser(client)
     browser.login("sim-north")
-    other = browser.post("/simulator", {"phone": stranger.phone, "message": "积分"}, page="/simulator")
+    other = simulate(browser, stranger.phone, "积分", follow_redirects=False)
     assert other.status_code == 403
     for word in ("兑换码", "CODE", "REDEEM", "绑定"):
-        page = browser.post("/simulator", {"phone": PHONE, "message": word}, page="/simulator").get_data(as_text=True)
+        page = simulate(browser, PHONE, word).get_data(as_text=True)
         assert "模拟器不发放" in page
     assert not CounterCode.select().exists()
 
@@ -170,7 +176,9 @@ def test_an_announcement_longer_than_two_segments_is_refused(client, app):
         make.resident(place.north)
     browser = Browser(client)
     browser.login("ann-long")
-    form = {"community": str(place.north.id), "text": "通知" * 80, "send": "1"}
-    response = browser.post("/announce", form, page="/announce")
+    form = {"community": place.north.id, "text": "通知" * 80}
+    browser.get("/announce")
+    browser.submit(has="text", button="preview", **form)
+    response = browser.submit(has="text", button="send", follow_redirects=False, **form)
     assert response.status_code == 200 and "2 条短信" in response.get_data(as_text=True)
     assert Notice.select().where(Notice.kind == ANNOUNCEMENT).count() == 0

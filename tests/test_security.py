@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import xml.etree.ElementTree as ET
+from urllib.parse import urljoin
 
 import community_factory as make
 import httpx
@@ -19,8 +20,9 @@ import pytest
 from argon2 import PasswordHasher
 from flask import request
 from racing import race
-from test_web_staff import TOKEN, Browser
 from twilio.request_validator import RequestValidator
+from webforms import Browser, find_form
+from werkzeug.datastructures import MultiDict
 from werkzeug.serving import make_server
 
 import ledger
@@ -200,7 +202,8 @@ def test_the_role_matrix(app, client, world, role):
     browser = Browser(client)
     if role != "anonymous":
         browser.login(world["staff"][role].username)
-    token = TOKEN.search(client.get("/login").get_data(as_text=True)).group(1)
+    browser.get("/login")
+    token = browser.token()  # every request below is made by hand, most to routes no page of the role shows
     # Reading first, then changing; logging out last, as it ends the session.
     order = sorted(routes(app), key=lambda r: (r[1] != "GET", r[0] == "auth.logout", r[0], r[1]))
     wrong = []
@@ -260,8 +263,10 @@ def test_a_forged_token_is_as_good_as_none(app, client, world):
 
 
 def test_a_clerk_cannot_award_or_confirm_anything(app, client, world):
+    """No page of a clerk's shows these forms: each request is made by hand, with a valid token."""
     browser = Browser(client)
     browser.login("north-clerk")
+    token = browser.token()
     activity, values = world["activity"], world["values"]
     signup = values["signup_id"]
     resident = world["residents"][1]
@@ -279,7 +284,7 @@ def test_a_clerk_cannot_award_or_confirm_anything(app, client, world):
         (f"/activities/{activity.id}/cancel", {"reason": "no"}),
         ("/activities/new", {"title": "x", "category": "volunteering", "capacity": "3"}),
     ]
-    assert [(url, browser.post(url, data).status_code) for url, data in attempts] == [
+    assert [(url, client.post(url, data={"csrf_token": token, **data}).status_code) for url, data in attempts] == [
         (url, 403) for url, _ in attempts]
     assert snapshot() == before
 
@@ -292,10 +297,11 @@ def test_a_coordinator_cannot_confirm_their_own_participation_in_any_way(app, cl
     browser = Browser(client)
     browser.login("neighbour")
     activity, signup = world["activity"], world["values"]["signup_id"]
-    page = browser.post(f"/activities/{activity.id}/confirm", {"confirm": str(signup)}, follow_redirects=True)
+    browser.get(f"/activities/{activity.id}")
+    page = browser.submit(action=f"/activities/{activity.id}/confirm", confirm=signup)
     assert "工作人员不能确认自己的参与" in page.get_data(as_text=True)
-    deed = browser.post("/awards/new", {"phone": resident.phone, "category": "volunteering", "note": "自己"},
-                        follow_redirects=True)
+    browser.get("/awards/new")
+    deed = browser.submit(has="note", phone=resident.phone, category="volunteering", note="自己")
     assert "工作人员不能确认自己的参与" in deed.get_data(as_text=True)
     assert ledger.balance(Resident.get_by_id(resident.id).account_id) == 0
     assert not Signup.select().where((Signup.resident == resident.id) & (Signup.state == Signup.CONFIRMED)).exists()
@@ -378,7 +384,8 @@ NOT_THE_APPS = ("httpx", "httpcore", "peewee")
 
 
 class LiveServer:
-    """The app served by werkzeug in a thread, so that the real request log is written."""
+    """The app served by werkzeug in a thread, so that the real request log is written; like
+    webforms.Browser, it opens pages and submits the forms they rendered."""
 
     def __init__(self, app):
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -395,19 +402,31 @@ class LiveServer:
         self.thread.join(timeout=10)
         self.server.server_close()
 
-    def token(self, page="/login"):
-        return TOKEN.search(self.client.get(page).text).group(1)
+    def get(self, page):
+        """Open a page (following redirects) and remember it."""
+        self.page = self.client.get(page, follow_redirects=True)
+        return self.page
 
-    def post(self, url, data, page="/login"):
-        return self.client.post(url, data={"csrf_token": self.token(page), **data})
+    def submit(self, *, action=None, has=None, button=None, **filled):
+        """Fill in and post one form of the current page (see webforms.Browser.submit); the answer,
+        unfollowed, becomes the page."""
+        form = find_form(self.page.text, action=action, has=has, button=button)
+        assert form.method == "post", form
+        data = {}
+        for name, value in MultiDict(form.values(button=button, **filled)).items(multi=True):
+            data.setdefault(name, []).append(value)
+        self.page = self.client.post(urljoin(str(self.page.url), form.action), data=data)
+        return self.page
 
     def login(self, username):
-        response = self.post("/login", {"username": username, "password": make.PASSWORD})
+        self.get("/login")
+        response = self.submit(has="password", username=username, password=make.PASSWORD)
         assert response.status_code == 302, response.text
         return response
 
     def logout(self):
-        self.post("/logout", {}, page="/")
+        self.get("/")
+        self.submit(action="/logout")
 
     def sms(self, body):
         form = inbound_form(body)
@@ -459,14 +478,14 @@ def test_no_log_line_carries_a_phone_number_or_a_code(sms_app, every_logger_at_d
     issued = []
     with LiveServer(sms_app) as web:
         web.login("coord")
-        registered = web.post("/residents/new", {
-            "display_name": "林阿姨", "phone": "138 0013 8000", "community": str(place.north.id),
-            "language": "zh_Hans", "grid_label": "", "unit_label": ""}, page="/residents/new")
+        web.get("/residents/new")
+        registered = web.submit(has="display_name", display_name="林阿姨", phone="138 0013 8000",
+                                community=place.north.id, language="zh_Hans")
         assert registered.status_code == 302
         for query in (NATIONAL, PHONE, "86" + NATIONAL):
             assert web.client.get("/residents/", params={"q": query}).status_code == 200
-        awarded = web.post("/awards/new", {"phone": NATIONAL, "category": "volunteering", "note": "值守"},
-                           page="/awards/new")
+        web.get("/awards/new")
+        awarded = web.submit(has="note", phone=NATIONAL, category="volunteering", note="值守")
         assert awarded.status_code == 302
         web.logout()
 
@@ -481,18 +500,19 @@ def test_no_log_line_carries_a_phone_number_or_a_code(sms_app, every_logger_at_d
         assert len(issued) == 3, issued
 
         web.login("till")
-        for carried in ({"code": qr}, {"phone": "138 0013 8000", "digits": digits}):
-            cart = web.post("/counter/scan", carried, page="/counter/")
+        for scanned in ({"code": qr}, {"phone": "138 0013 8000", "digits": digits}):
+            web.get("/counter/")
+            cart = web.submit(has=next(iter(scanned)), **scanned)
             assert "林阿姨" in cart.text, cart.text
-            key = re.search(r'name="checkout_key" value="([^"]+)"', cart.text).group(1)
-            done = web.post("/counter/checkout", {**carried, "checkout_key": key, f"qty-{oil.id}": "1"},
-                            page="/counter/")
+            done = web.submit(action="/counter/checkout", **{f"qty-{oil.id}": 1})
             assert done.status_code == 302 and "/receipts/" in done.headers["location"]
-        web.post("/counter/scan", {"phone": NATIONAL, "digits": digits}, page="/counter/")  # used: refused
+        web.get("/counter/")
+        web.submit(has="phone", phone=NATIONAL, digits=digits)  # used: refused
         web.logout()
         # Someone typing a phone number as a username until it is locked out.
         for _ in range(throttle.USERNAME_LIMIT + 1):
-            web.post("/login", {"username": NATIONAL, "password": "wrong password"})
+            web.get("/login")
+            web.submit(has="password", username=NATIONAL, password="wrong password")
 
     lines = log_lines(caplog)
     assert any("werkzeug" in line and "/residents/?q=" in line for line in lines)  # the request log is there
@@ -533,7 +553,9 @@ def staff_users(app):
 
 
 def english(client):
-    Browser(client).post("/language", {"lang": "en", "next": "/login"})
+    browser = Browser(client)
+    browser.get("/login")
+    browser.submit(action="/language", button="English")
     return client
 
 
@@ -541,9 +563,11 @@ WRONG_PASSWORD = "wrong password"
 
 
 def attempt(client, username, password=WRONG_PASSWORD, address="127.0.0.1"):
+    """The login page opened and filled in from `address`; the answer, not followed."""
+    client.environ_base["REMOTE_ADDR"] = address
     browser = Browser(client)
-    return client.post("/login", data={"csrf_token": browser.token(), "username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": address})
+    browser.get("/login")
+    return browser.submit(has="password", username=username, password=password, follow_redirects=False)
 
 
 def test_five_wrong_passwords_lock_the_username_out_even_for_the_right_one(app, client, staff_users, caplog):
@@ -611,7 +635,9 @@ def test_a_users_own_slips_are_forgiven_by_logging_in(app, client, staff_users):
         for _ in range(throttle.USERNAME_LIMIT - 1):
             assert attempt(client, "coord").status_code == 200
         assert attempt(client, "coord", make.PASSWORD).status_code == 302
-        client.post("/logout", data={"csrf_token": Browser(client).token("/")})
+        browser = Browser(client)
+        browser.get("/")
+        browser.logout()
     assert not LoginLockout.select().exists()
 
 

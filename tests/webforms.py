@@ -86,6 +86,27 @@ class Form:
                 data.append((name, value))
         return data
 
+    def forged(self, values, button=None, extra=None):
+        """The data of this form with `values` written over some of its fields, whatever they are:
+        what a broken or hostile client sends. Options, hidden fields and checkboxes are not
+        checked, and a value of None leaves the field out. Every name in `values` must be a field
+        of the form (the rest of the data is what the page rendered); `extra` adds fields that the
+        form does not have."""
+        values = {name.replace("__", "-"): value for name, value in values.items()}
+        unknown = set(values) - self.names()
+        assert not unknown, f"the form has no field {sorted(unknown)}; it has {sorted(self.names())}"
+        rendered = self.values(button=button)
+        data, written = [], set()
+        for name, value in (rendered.items(multi=True) if hasattr(rendered, "items") else rendered):
+            if name not in values:
+                data.append((name, value))
+            elif name not in written:
+                data.extend((name, v) for v in _as_list(values[name]))
+                written.add(name)
+        data += [(name, v) for name, value in values.items() if name not in written for v in _as_list(value)]
+        data += [(name, v) for name, value in (extra or {}).items() for v in _as_list(value)]
+        return MultiDict(data)
+
 
 def _as_list(value):
     if value is None:
@@ -209,6 +230,13 @@ class Browser:
         if self.response.request.query_string:
             self.url += "?" + self.response.request.query_string.decode()
         return self.response
+
+    def token(self):
+        """The CSRF token the current page renders, for a request no form of it makes (a route the
+        role's pages do not offer, a forged or replayed post)."""
+        tokens = {f.value for form in forms_of(self.html) for f in form.fields if f.name == "csrf_token"}
+        assert len(tokens) == 1, f"the page renders {len(tokens)} CSRF tokens"
+        return tokens.pop()
 
     def find(self, action=None, **kwargs):
         """The one form of the current page that matches (see find_form)."""

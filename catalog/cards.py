@@ -4,12 +4,19 @@ A card carries a signed 12-character code (two characters longer than a QR count
 counter tells them apart) and no personal data. The card alone never spends points: scanning it
 sends the resident a six-digit code by Telegram or SMS, which they read out to the clerk.
 Reissuing a card revokes the old one.
+
+A resident with no phone (many of the oldest) cannot receive a code, so their card may carry a
+PIN they choose when it is made: typed at the counter instead of the code, hashed like a
+password, locked after a few wrong tries until a coordinator sets a new one.
 """
 
 import datetime
 import hmac
+import re
 import secrets
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import fn
 
 from community import notices
@@ -29,12 +36,15 @@ from .codes import (
     normalise,
     signature,
 )
-from .errors import CardReplaced, CodeMalformed, CodeUnknown, WrongCommunity
+from .errors import CardReplaced, CodeMalformed, CodeUnknown, PinLocked, PinMalformed, WrongCommunity, WrongPin
 from .models import CounterCode, MemberCard
 
 CARD_RANDOM, CARD_LENGTH = 10, 12
 COUNTER_CODE = "counter_code"  # the notice that carries the six digits
 RESEND_AFTER = datetime.timedelta(seconds=60)
+PIN = re.compile(r"[0-9]{4,6}")
+MAX_PIN_FAILURES = 5
+_hasher = PasswordHasher()
 
 
 def _card_signature(secret, body):
@@ -46,10 +56,20 @@ def is_card_code(text):
     return len(normalise(text)) == CARD_LENGTH
 
 
-def issue_card(staff, resident, secret, now=None):
-    """Make a new card for the resident (coordinators); the previous card stops working."""
+def _pin_hash(pin):
+    if not isinstance(pin, str) or not PIN.fullmatch(pin):
+        raise PinMalformed()
+    return _hasher.hash(pin)
+
+
+def issue_card(staff, resident, secret, now=None, pin=None):
+    """Make a new card for the resident (coordinators); the previous card stops working.
+
+    `pin` (4 to 6 digits) lets a holder with no phone pay at the counter without a code.
+    """
     authorize(staff, resident.community, Staff.COORDINATOR)
     ensure_active(resident)
+    pin_hash = _pin_hash(pin) if pin else None
     now = now or utcnow()
     body = "".join(secrets.choice(ALPHABET) for _ in range(CARD_RANDOM))
     with db.atomic():
@@ -58,10 +78,49 @@ def issue_card(staff, resident, secret, now=None):
             (MemberCard.resident == resident.id) & MemberCard.revoked_at.is_null()
         ).execute()
         card = MemberCard.create(code=body + _card_signature(secret, body), resident=resident,
-                                 issued_by=staff, issued_at=now)
+                                 issued_by=staff, issued_at=now, pin_hash=pin_hash)
         record(staff, "card.reissue" if revoked else "card.issue", f"resident:{resident.id}",
                community=resident.community)
     return card
+
+
+def set_pin(staff, card, pin):
+    """Give a card a new PIN, or none (coordinators); unlocks a PIN locked by wrong tries."""
+    authorize(staff, card.resident.community, Staff.COORDINATOR)
+    pin_hash = _pin_hash(pin) if pin else None
+    with db.atomic():
+        MemberCard.update(pin_hash=pin_hash, pin_failures=0).where(MemberCard.id == card.id).execute()
+        record(staff, "card.pin" if pin else "card.pin_removed", f"resident:{card.resident_id}",
+               community=card.resident.community)
+    return MemberCard.get_by_id(card.id)
+
+
+def code_by_pin(clerk, card, pin, now=None):
+    """Check the holder's PIN at the counter and return a fresh six-digit counter code for this
+    checkout (sent nowhere: the counter carries it to the confirm, as if it had been read out)."""
+    resident = card.resident
+    if not can_act(clerk, resident.community, Staff.CLERK, Staff.COORDINATOR):
+        raise WrongCommunity()
+    card = MemberCard.get_by_id(card.id)
+    if card.pin_hash is None:
+        raise CodeUnknown()
+    if card.pin_failures >= MAX_PIN_FAILURES:
+        raise PinLocked()
+    try:
+        _hasher.verify(card.pin_hash, (pin or "")[:16])
+    except (VerificationError, InvalidHashError):
+        with db.atomic():
+            MemberCard.update(pin_failures=MemberCard.pin_failures + 1).where(MemberCard.id == card.id).execute()
+            record(clerk, "card.pin_wrong", f"resident:{resident.id}", community=resident.community)
+        left = MAX_PIN_FAILURES - MemberCard.get_by_id(card.id).pin_failures
+        if left <= 0:
+            raise PinLocked() from None
+        raise WrongPin(left=left) from None
+    with db.atomic():
+        MemberCard.update(pin_failures=0).where(MemberCard.id == card.id).execute()
+        code = issue_digit_code(resident, now=now)
+        record(clerk, "card.pin_used", f"resident:{resident.id}", community=resident.community)
+    return code
 
 
 def live_card(resident):

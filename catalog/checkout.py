@@ -6,6 +6,8 @@ all in one transaction, so any failure changes nothing. A voided checkout is put
 import datetime
 from dataclasses import dataclass
 
+from peewee import IntegrityError
+
 import ledger
 from community import notices
 from community.audit import record
@@ -16,7 +18,7 @@ from ledger import Account, Transfer, db
 from ledger.models import from_local, to_local, utcnow
 
 from .codes import consume
-from .errors import AlreadyVoided, CodeUsed, EmptyCart, GoodsNotFound, OverLimit, WrongCommunity
+from .errors import AlreadyVoided, CheckoutKeyUsed, CodeUsed, EmptyCart, GoodsNotFound, OverLimit, WrongCommunity
 from .goods import move_stock
 from .models import Goods, Redemption, RedemptionLine, StockMovement
 
@@ -99,10 +101,25 @@ def find_checkout(checkout_key):
     return Redemption.get_or_none(Redemption.checkout_key == checkout_key)
 
 
-def recent_checkouts(communities, limit=50):
-    """The latest checkouts in these communities, newest first."""
-    return list(Redemption.select().where(Redemption.community.in_([c.id for c in communities]))
-                .order_by(Redemption.id.desc()).limit(limit))
+def recent_checkouts(communities, *, day=None, clerk=None, zone=datetime.UTC, limit=200):
+    """The latest checkouts in these communities (None: all), newest first: of one local
+    calendar `day` (a date) and of one clerk where given."""
+    query = Redemption.select()
+    if communities is not None:
+        query = query.where(Redemption.community.in_([c.id for c in communities]))
+    if day is not None:
+        start = from_local(datetime.datetime.combine(day, datetime.time()), zone)
+        query = query.where((Redemption.created_at >= start)
+                            & (Redemption.created_at < start + datetime.timedelta(days=1)))
+    if clerk is not None:
+        query = query.where(Redemption.clerk == clerk.id)
+    return list(query.order_by(Redemption.id.desc()).limit(limit))
+
+
+def checkouts_today(clerk, now=None, zone=datetime.UTC):
+    """The checkouts this clerk made today (in the community's calendar), newest first."""
+    today = to_local(now or utcnow(), zone).date()
+    return recent_checkouts(None, day=today, clerk=clerk, zone=zone)
 
 
 def checkout(clerk, code_row, cart, *, checkout_key, now=None, zone=datetime.UTC):
@@ -113,22 +130,37 @@ def checkout(clerk, code_row, cart, *, checkout_key, now=None, zone=datetime.UTC
     calendar of the time zone `zone`.
     """
     now = now or utcnow()
-    done = find_checkout(checkout_key)
+    resident = code_row.resident
+    done = _done_under(checkout_key, resident)
     if done is not None:
         return done
-    resident = code_row.resident
     check_counter(clerk, resident)
     lines = _cart(resident, cart)
     total = sum(goods.price * quantity for goods, quantity in lines)
     names = ", ".join(f"{goods.name_zh}×{quantity}" for goods, quantity in lines)
-    with db.atomic():
-        try:
-            consume(code_row, now)
-        except CodeUsed:
-            done = find_checkout(checkout_key)  # the same checkout sent twice at once: it won
-            if done is not None:
-                return done
+    try:
+        return _checkout(clerk, code_row, resident, lines, total, names, checkout_key, now, zone)
+    except (CodeUsed, IntegrityError, ledger.IdempotencyConflict) as exc:
+        done = _done_under(checkout_key, resident)  # the same checkout sent twice at once: it won
+        if done is not None:
+            return done
+        if isinstance(exc, CodeUsed):
             raise
+        raise CheckoutKeyUsed() from None
+
+
+def _done_under(checkout_key, resident):
+    """The checkout already made with this key, or None; a key used for another resident's code
+    is refused (a form filled for one resident cannot pay for another)."""
+    done = find_checkout(checkout_key)
+    if done is not None and done.resident_id != resident.id:
+        raise CheckoutKeyUsed()
+    return done
+
+
+def _checkout(clerk, code_row, resident, lines, total, names, checkout_key, now, zone):
+    with db.atomic():
+        consume(code_row, now)
         # The debit comes first: it locks the resident's account, so two checkouts of one
         # resident at two counters are counted against the limits one after the other.
         transfer = ledger.transfer(

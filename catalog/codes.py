@@ -16,7 +16,7 @@ from community.people import ensure_active
 from ledger import db
 from ledger.models import utcnow
 
-from .errors import CodeExpired, CodeMalformed, CodeReplaced, CodeUnknown, CodeUsed
+from .errors import CodeExpired, CodeMalformed, CodeReplaced, CodeUnknown, CodeUsed, TooManyWrongDigits, WrongDigits
 from .models import CounterCode
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -106,6 +106,8 @@ def find_digit_code(resident, text, now=None):
            .order_by(CounterCode.id.desc()).first())
     if row is None:
         raise CodeUnknown()
+    if row.failed_attempts >= MAX_FAILED_ATTEMPTS:
+        raise TooManyWrongDigits()
     if not hmac.compare_digest(row.code, digits):
         with db.atomic():
             tried = CounterCode.update(failed_attempts=CounterCode.failed_attempts + 1)
@@ -115,7 +117,10 @@ def find_digit_code(resident, text, now=None):
                 (CounterCode.id == row.id) & (CounterCode.failed_attempts >= MAX_FAILED_ATTEMPTS)
                 & CounterCode.replaced_at.is_null()
             ).execute()
-        raise CodeUnknown()
+        left = MAX_FAILED_ATTEMPTS - CounterCode.get_by_id(row.id).failed_attempts
+        if left <= 0:
+            raise TooManyWrongDigits()
+        raise WrongDigits(left=left)
     return _usable(row, now)
 
 

@@ -11,6 +11,10 @@ class GoodsNotFound(CatalogError):
     """No such goods."""
 
 
+class LimitNeedsPeriod(CatalogError):
+    """A limit per resident needs a period: per month or per week."""
+
+
 class OutOfStock(CatalogError):
     """Not enough in stock."""
 
@@ -21,6 +25,14 @@ class CodeMalformed(CatalogError):
 
 class CodeUnknown(CatalogError):
     """That code is unknown."""
+
+
+class WrongDigits(CodeUnknown):
+    """That code is not right. %(left)d tries left."""
+
+
+class TooManyWrongDigits(CodeUnknown):
+    """That code was typed wrong too many times and no longer works: ask for a new code."""
 
 
 class CodeUsed(CatalogError):
@@ -57,3 +69,19 @@ class CardReplaced(CatalogError):
 
 class Unreachable(CatalogError):
     """The resident cannot get a code: no Telegram, and no phone number that takes SMS."""
+
+
+class PinMalformed(CatalogError):
+    """A PIN is 4 to 6 digits."""
+
+
+class WrongPin(CatalogError):
+    """That PIN is not right. %(left)d tries left."""
+
+
+class PinLocked(CatalogError):
+    """The PIN was typed wrong too many times and is locked: a coordinator can set a new one."""
+
+
+class CheckoutKeyUsed(CatalogError):
+    """This checkout form was already used for another code: scan the code again."""

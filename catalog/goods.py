@@ -6,14 +6,16 @@ from community.models import Staff
 from community.people import authorize
 from ledger import check_amount, db
 
-from .errors import GoodsNotFound, OutOfStock
+from .errors import GoodsNotFound, LimitNeedsPeriod, OutOfStock
 from .models import Goods, StockMovement
 
 MAX_STOCK_CHANGE = 100_000
 
 
-def _name(text, what):
+def _name(text, what, optional=False):
     text = " ".join((text or "").split())
+    if optional and not text:
+        return ""
     if not text or len(text) > 60 or not text.isprintable():
         raise InvalidInput(f"the {what} is 1 to 60 printable characters")
     return text
@@ -22,6 +24,8 @@ def _name(text, what):
 def _limit(quantity, period):
     if quantity is None and period is None:
         return None, None
+    if quantity is not None and period is None:
+        raise LimitNeedsPeriod()
     if period not in Goods.PERIODS or isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise InvalidInput("a limit is a whole number per month or per week")
     return quantity, period
@@ -34,7 +38,7 @@ def create_goods(staff, community, name_zh, name_en, price, limit_quantity=None,
     limit_quantity, limit_period = _limit(limit_quantity, limit_period)
     with db.atomic():
         goods = Goods.create(community=community, name_zh=_name(name_zh, "Chinese name"),
-                             name_en=_name(name_en, "English name"), price=price,
+                             name_en=_name(name_en, "English name", optional=True), price=price,
                              limit_quantity=limit_quantity, limit_period=limit_period)
         record(staff, "goods.create", f"goods:{goods.id}", {"price": price}, community=community)
     return goods
@@ -46,8 +50,8 @@ def edit_goods(staff, goods, *, name_zh, name_en, price, active, limit_quantity=
     check_amount(price)
     limit_quantity, limit_period = _limit(limit_quantity, limit_period)
     with db.atomic():
-        Goods.update(name_zh=_name(name_zh, "Chinese name"), name_en=_name(name_en, "English name"), price=price,
-                     active=bool(active), limit_quantity=limit_quantity, limit_period=limit_period).where(
+        Goods.update(name_zh=_name(name_zh, "Chinese name"), name_en=_name(name_en, "English name", optional=True),
+                     price=price, active=bool(active), limit_quantity=limit_quantity, limit_period=limit_period).where(
             Goods.id == goods.id).execute()
         record(staff, "goods.edit", f"goods:{goods.id}", {"price": price, "active": bool(active)},
                community=goods.community)

@@ -24,7 +24,7 @@ class Goods(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
     def name(self, language):
-        return self.name_en if language == "en" else self.name_zh
+        return (self.name_en or self.name_zh) if language == "en" else self.name_zh
 
 
 class StockMovement(BaseModel):
@@ -68,6 +68,8 @@ class MemberCard(BaseModel):
     issued_by = ForeignKeyField(Staff, null=True)
     issued_at = DateTimeField(default=utcnow)
     revoked_at = DateTimeField(null=True)
+    pin_hash = CharField(max_length=200, null=True)  # for holders with no phone: see catalog.cards
+    pin_failures = IntegerField(default=0)
 
 
 class Redemption(BaseModel):

@@ -50,6 +50,15 @@ def report_deed(staff, resident, category, note):
     return signup
 
 
+def record_deed(staff, resident, category, note):
+    """Report a deed and give this staff member's confirmation in one transaction.
+
+    A rule that needs two confirmations leaves it pending for a second staff member.
+    """
+    with db.atomic():
+        return confirm_participation(staff, report_deed(staff, resident, category, note))
+
+
 def confirm_participation(staff, signup):
     """Confirm that a resident took part; post the award once enough staff have confirmed.
 

@@ -92,3 +92,7 @@ class TooManyLogins(CommunityError):
     def minutes(self):
         """Whole minutes until logins are accepted again."""
         return self.details.get("minutes", 1)
+
+
+class FormExpired(CommunityError):
+    """This form is out of date: open the page again and fill it in once more."""

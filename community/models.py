@@ -210,5 +210,18 @@ class LoginLockout(BaseModel):
         indexes = ((("key", "until"), False),)
 
 
+class FormSubmission(BaseModel):
+    """A create form that was carried out, by its one-time key: sent again, it has no second effect.
+
+    `result` is the id of what it made (or a count), so a repeat can show the same outcome.
+    """
+
+    key = CharField(max_length=40, unique=True)
+    staff = ForeignKeyField(Staff)
+    action = CharField(max_length=40)
+    result = IntegerField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
 MODELS = [Community, Resident, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice, AuditEvent,
-          LoginFailure, LoginLockout]
+          LoginFailure, LoginLockout, FormSubmission]

@@ -5,6 +5,7 @@ keyboard-wedge scanner and with the page's camera scanner (fed a fake camera str
 import contextlib
 import datetime
 import os
+import re
 import shutil
 import threading
 
@@ -14,7 +15,7 @@ import qrcode
 from PIL import Image
 from werkzeug.serving import make_server
 
-from catalog import codes
+from catalog import cards, codes
 from catalog.goods import create_goods, receive_stock
 from catalog.models import Goods
 from community import Activity
@@ -165,3 +166,95 @@ def test_a_clerk_checks_out_with_the_camera_scanner(app, live_server, shop, tmp_
         page.goto(f"{live_server}/counter/")
         page.get_by_role("button", name="用摄像头扫码").click()
         buy_one_soap(page, soap)
+
+
+def focused(page):
+    return page.evaluate("document.activeElement && (document.activeElement.name || document.activeElement.id)")
+
+
+def test_the_register_keeps_the_cart_on_a_refusal_and_enter_never_checks_out(app, live_server, page, shop):
+    resident, soap, code = shop
+    log_in(page, live_server, "till")
+    page.goto(f"{live_server}/counter/")
+    page.keyboard.type(code, delay=5)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="林阿姨").wait_for()
+    assert focused(page) == f"qty-{soap.id}"  # after the scan, the first quantity has the focus
+    page.keyboard.type("4")
+    assert page.locator("#total").inner_text() == "4" and page.locator("#after").inner_text() == "-1"
+    page.keyboard.press("Enter")  # Enter in a quantity moves on; it never checks out
+    assert page.url.endswith("/counter/scan") and Goods.get_by_id(soap.id).stock == 10
+    assert page.get_by_role("button", name="确认并扣积分").is_visible()
+    page.get_by_role("button", name="确认并扣积分").click()
+    page.get_by_text("积分不足").wait_for()  # refused: still on the cart, the 4 still typed
+    assert page.get_by_label("数量 肥皂").input_value() == "4"
+    page.get_by_label("数量 肥皂").fill("2")
+    page.get_by_role("button", name="确认并扣积分").click()
+    page.get_by_role("heading", name="完成").wait_for()
+    assert page.locator("#balance").inner_text() == "1"
+    assert focused(page) == "code"  # the receipt is ready for the next scan
+
+
+def test_the_confirm_button_is_in_view_at_1366_by_768_with_a_long_shelf(app, live_server, shop):
+    resident, soap, code = shop
+    with app.app_context():
+        boss = make.coordinator(resident.community)
+        for n in range(14):
+            receive_stock(boss, create_goods(boss, resident.community, f"商品{n:02d}", "", 100), 5)
+    with chromium() as page:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        log_in(page, live_server, "till")
+        page.goto(f"{live_server}/counter/")
+        page.keyboard.type(code, delay=5)
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="林阿姨").wait_for()
+        assert focused(page) == "goods-filter"  # a long shelf: the filter first
+        button = page.get_by_role("button", name="确认并扣积分")
+        box = button.bounding_box()
+        assert box and box["y"] + box["height"] <= 768
+        page.keyboard.type("肥皂")
+        assert page.locator("tbody tr:visible").count() == 1
+
+
+def test_a_member_card_and_a_pin_card_check_out_end_to_end(app, live_server, page, shop):
+    resident, soap, code = shop
+    app.config["TWILIO_ACCOUNT_SID"] = "AC" + "0" * 32
+    with app.app_context():
+        boss = make.coordinator(resident.community)
+        card = cards.issue_card(boss, resident, app.config["SECRET_KEY"]).code
+        elder = make.people.register_resident(resident.community, "王伯")  # no phone at all
+        confirm_participation(boss, report_deed(boss, elder, "volunteering", "看车棚"))
+        pin_card = cards.issue_card(boss, elder, app.config["SECRET_KEY"], pin="8642").code
+    log_in(page, live_server, "till")
+    page.goto(f"{live_server}/counter/")
+    page.keyboard.type(card, delay=5)
+    page.keyboard.press("Enter")
+    page.get_by_text("已通过短信发送到").wait_for()
+    [(_, sent)] = make.notices_of(resident, cards.COUNTER_CODE)
+    page.keyboard.type(sent["code"])
+    page.keyboard.press("Enter")
+    buy_one_soap(page, soap)
+
+    page.keyboard.type(pin_card, delay=5)  # straight from the receipt
+    page.keyboard.press("Enter")
+    page.get_by_text("请居民输入密码").wait_for()
+    page.keyboard.type("8642")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="王伯", exact=True).wait_for()
+    page.get_by_label("数量 肥皂").fill("1")
+    page.get_by_role("button", name="确认并扣积分").click()
+    page.get_by_role("heading", name="完成").wait_for()
+    assert page.locator("#balance").inner_text() == "0" and Goods.get_by_id(soap.id).stock == 8
+
+
+def test_the_a6_card_prints_on_an_a6_page(app, live_server, page, shop, tmp_path):
+    resident, soap, code = shop
+    with app.app_context():
+        boss = make.coordinator(resident.community, username="printer")
+        cards.issue_card(boss, resident, app.config["SECRET_KEY"])
+    log_in(page, live_server, "printer")
+    page.goto(f"{live_server}/cards/residents/{resident.id}")
+    pdf = page.pdf(prefer_css_page_size=True)
+    sizes = [tuple(round(float(v) / 72 * 25.4) for v in box.split()[2:4])
+             for box in re.findall(rb"/MediaBox\s*\[([^\]]+)\]", pdf)]
+    assert sizes and all(size == (105, 148) for size in sizes), sizes

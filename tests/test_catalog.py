@@ -9,7 +9,16 @@ import pytest
 from botapp.dialogue import SMS, TELEGRAM, Dialogue
 from botapp.segments import segments
 from catalog import codes
-from catalog.errors import CodeExpired, CodeMalformed, CodeReplaced, CodeUnknown, CodeUsed, OutOfStock
+from catalog.errors import (
+    CodeExpired,
+    CodeMalformed,
+    CodeReplaced,
+    CodeUnknown,
+    CodeUsed,
+    OutOfStock,
+    TooManyWrongDigits,
+    WrongDigits,
+)
 from catalog.goods import adjust_stock, create_goods, edit_goods, goods_for, receive_stock
 from catalog.models import CounterCode, Goods, StockMovement
 from community.errors import InvalidInput, NotPermitted, ResidentClosed
@@ -118,10 +127,13 @@ def test_six_digit_codes_are_per_resident_and_guessing_voids_them(shop):
     with pytest.raises(CodeUnknown):
         codes.find_digit_code(other, digits)
     wrong = f"{(int(digits) + 1) % 10**6:06d}"
-    for _ in range(codes.MAX_FAILED_ATTEMPTS):
-        with pytest.raises(CodeUnknown):
+    for left in range(codes.MAX_FAILED_ATTEMPTS - 1, 0, -1):
+        with pytest.raises(WrongDigits) as wrong_try:
             codes.find_digit_code(resident, wrong)
-    with pytest.raises(CodeReplaced):
+        assert wrong_try.value.details == {"left": left}
+    with pytest.raises(TooManyWrongDigits):
+        codes.find_digit_code(resident, wrong)
+    with pytest.raises(TooManyWrongDigits):  # the right digits come too late: the code is void
         codes.find_digit_code(resident, digits)
     fresh = codes.issue_digit_code(resident)
     assert codes.find_digit_code(resident, f" {fresh} ").resident_id == resident.id

@@ -120,12 +120,13 @@ EXPECTED = {
     # Another community's receipt does not exist as far as its staff can tell.
     "counter.receipt": (LOGIN, OK, OK, 404, OK),
     "counter.void": (LOGIN, 403, OK, 404, OK),
-    "counter.checkouts": COORDINATOR_ANYWHERE,
+    "counter.checkouts": COUNTER,  # a clerk's own of the day; a coordinator's communities
     "reports.dashboard": COORDINATOR_ANYWHERE,
     "reports.export": COORDINATOR_ANYWHERE,
     "reports.statement": COORDINATOR_HERE,
     "cards.card": COORDINATOR_HERE,
     "cards.issue": COORDINATOR_HERE,
+    "cards.pin": COORDINATOR_HERE,
     "cards.sheet": COORDINATOR_HERE,
     "cards.issue_missing": COORDINATOR_HERE,
 }

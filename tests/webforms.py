@@ -43,7 +43,7 @@ class Form:
         return {f.name for f in self.fields}
 
     def values(self, button=None, **filled):
-        """The form data a browser sends after a person fills in `filled` and clicks `button`."""
+        """The form data (a MultiDict) a browser sends after a person fills in `filled` and clicks `button`."""
         filled = {name.replace("__", "-"): value for name, value in filled.items()}
         unknown = set(filled) - self.names()
         assert not unknown, f"the form has no field {sorted(unknown)}; it has {sorted(self.names())}"
@@ -84,7 +84,7 @@ class Form:
             name, value, _ = matches[0]
             if name:
                 data.append((name, value))
-        return data
+        return MultiDict(data)
 
     def forged(self, values, button=None, extra=None):
         """The data of this form with `values` written over some of its fields, whatever they are:
@@ -177,7 +177,7 @@ class _Parser(HTMLParser):
         elif tag == "select":
             self.select = None
         elif tag == "textarea":
-            self.textarea.value = self.textarea.value.removeprefix("\n")
+            self.textarea.value = self.textarea.value.replace("\r\n", "\n").removeprefix("\n")
             self.textarea = None
         elif tag == "button" and self.button is not None:
             name, value, label = self.button
@@ -249,9 +249,13 @@ class Browser:
         form = find_form(self.html, action=action, has=has, button=button, index=index)
         return self.send(form, form.values(button=button, **filled), follow_redirects=follow_redirects)
 
+    def target(self, form):
+        """The address a form of the current page posts to."""
+        return urljoin(self.url, form.action or self.url)
+
     def send(self, form, data, follow_redirects=True):
         """Submit `data` (pairs from Form.values) to where `form` goes; the result becomes the page."""
-        target = urljoin(self.url, form.action or self.url)
+        target = self.target(form)
         data = MultiDict(data)
         if form.method == "post":
             response = self.client.post(target, data=data, follow_redirects=follow_redirects)

@@ -32,6 +32,7 @@ from . import (
     reports,
     residents,
     sms,
+    util,
 )
 from .auth import bp as auth_bp
 from .auth import login_manager
@@ -136,6 +137,7 @@ def _jinja_helpers(app):
     app.jinja_env.filters["points"] = ledger.format_amount
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["error"] = i18n.error_message
+    app.jinja_env.globals["new_form_key"] = util.new_form_key
 
 
 def _refuse_nul():

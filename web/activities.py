@@ -14,7 +14,7 @@ from community.rules import current_rules
 from .auth import current_staff, roles_required
 from .forms import ActionForm, ActivityForm, JoinForm, OptionalReasonForm, choices
 from .i18n import error_message
-from .util import community_choices, region, to_local, to_utc
+from .util import community_choices, once, region, to_local, to_utc
 
 bp = Blueprint("activities", __name__, url_prefix="/activities")
 COORDINATOR = Staff.COORDINATOR
@@ -49,7 +49,7 @@ def new():
     _fill_choices(form)
     if form.validate_on_submit():
         try:
-            activity = service.create_activity(
+            done = once("activity.create", lambda: service.create_activity(
                 current_staff(),
                 Community.get_by_id(form.community.data),
                 title=form.title.data,
@@ -59,12 +59,13 @@ def new():
                 capacity=form.capacity.data,
                 description=form.description.data,
                 place=form.place.data,
-            )
+            ))
         except CommunityError as exc:
             flash(error_message(exc), "error")
         else:
-            flash(_("Activity %(code)s created.", code=activity.code), "success")
-            return redirect(url_for(".show", activity_id=activity.id))
+            if not done.repeated:
+                flash(_("Activity %(code)s created.", code=done.made.code), "success")
+            return redirect(url_for(".show", activity_id=done.result))
     return render_template("activities/form.html", form=form, activity=None)
 
 
@@ -144,8 +145,10 @@ def join(activity_id):
         resident = find_resident(phone=form.phone.data, region=region())
         if resident is None:
             raise ResidentNotFound()
-        signup = service.join(resident, activity, staff=current_staff())
-        if signup.state == Signup.SIGNED_UP:
+        done = once("signup.join", lambda: service.join(resident, activity, staff=current_staff()))
+        if done.repeated:
+            pass
+        elif done.made.state == Signup.SIGNED_UP:
             flash(_("Signed up."), "success")
         else:
             flash(_("The activity is full: on the waitlist."), "success")

@@ -13,6 +13,7 @@ from community.rules import current_rules, rule_history, set_rule
 from .auth import current_staff, roles_required
 from .forms import RuleForm
 from .i18n import error_message
+from .util import once
 
 bp = Blueprint("admin", __name__)
 
@@ -24,14 +25,15 @@ def rules():
     form = RuleForm()
     if form.validate_on_submit():
         try:
-            set_rule(
+            done = once("rule.set", lambda: set_rule(
                 current_staff(), form.category.data, ledger.parse_amount(form.points.data),
                 form.confirmations_required.data, form.name_zh.data, form.name_en.data,
-            )
+            ))
         except (CommunityError, ledger.LedgerError) as exc:
             flash(error_message(exc), "error")
         else:
-            flash(_("Rule saved; later confirmations use it."), "success")
+            if not done.repeated:
+                flash(_("Rule saved; later confirmations use it."), "success")
             return redirect(url_for(".rules"))
     history = {r.category: rule_history(r.category) for r in current_rules()}
     return render_template("admin/rules.html", rules=current_rules(), history=history, form=form)

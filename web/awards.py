@@ -12,7 +12,7 @@ from community.rules import current_rules
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm, DeedForm, ReasonForm, choices
-from .util import region
+from .util import once, region
 
 bp = Blueprint("awards", __name__, url_prefix="/awards")
 COORDINATOR = Staff.COORDINATOR
@@ -57,9 +57,11 @@ def new():
         resident = find_resident(phone=form.phone.data, region=region())
         if resident is None:
             raise ResidentNotFound()
-        signup = service.report_deed(current_staff(), resident, form.category.data, form.note.data)
-        signup = service.confirm_participation(current_staff(), signup)
-        if signup.state == Signup.CONFIRMED:
+        done = once("deed.record", lambda: service.record_deed(current_staff(), resident, form.category.data,
+                                                               form.note.data))
+        if done.repeated:
+            pass
+        elif done.made.state == Signup.CONFIRMED:
             flash(_("Points awarded."), "success")
         else:
             flash(_("Recorded. A second staff member must confirm it before points are awarded."), "success")

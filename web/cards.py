@@ -1,16 +1,25 @@
 """Member cards: print a resident's card (A6) or a sheet of a community's cards (A4); reissue."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from botapp.qr import qr_svg
-from catalog.cards import cards_for, issue_card, issue_missing_cards, live_card, missing_cards
+from catalog.cards import (
+    MAX_PIN_FAILURES,
+    cards_for,
+    issue_card,
+    issue_missing_cards,
+    live_card,
+    missing_cards,
+    set_pin,
+)
 from community import Community, Staff
 from community.people import can_act, get_resident
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm
+from .util import once
 
 bp = Blueprint("cards", __name__, url_prefix="/cards")
 COORDINATOR = Staff.COORDINATOR
@@ -33,7 +42,8 @@ def card(resident_id):
     """A resident's card, ready to print on A6; or the button that makes one."""
     resident = get_resident(resident_id)
     _allowed(resident.community)
-    return render_template("cards/card.html", resident=resident, card=live_card(resident), form=ActionForm())
+    return render_template("cards/card.html", resident=resident, card=live_card(resident), form=ActionForm(),
+                           max_pin_failures=MAX_PIN_FAILURES)
 
 
 @bp.post("/residents/<int:resident_id>")
@@ -44,8 +54,26 @@ def issue(resident_id):
     _allowed(resident.community)
     if ActionForm().validate_on_submit():
         replaced = live_card(resident) is not None
-        issue_card(current_staff(), resident, current_app.config["SECRET_KEY"])
-        flash(_("A new card was made; the old one no longer works.") if replaced else _("Card made."), "success")
+        pin = request.form.get("pin", "").strip() or None
+        if not once("card.issue", lambda: issue_card(current_staff(), resident, current_app.config["SECRET_KEY"],
+                                                     pin=pin)).repeated:
+            flash(_("A new card was made; the old one no longer works.") if replaced else _("Card made."), "success")
+    return redirect(url_for(".card", resident_id=resident.id))
+
+
+@bp.post("/residents/<int:resident_id>/pin")
+@roles_required(COORDINATOR)
+def pin(resident_id):
+    """Set a new PIN on the resident's card (or remove it); this also unlocks a locked PIN."""
+    resident = get_resident(resident_id)
+    _allowed(resident.community)
+    card = live_card(resident)
+    if card is None:
+        flash(_("This resident has no member card yet."), "error")
+    elif ActionForm().validate_on_submit():
+        new = request.form.get("pin", "").strip()
+        set_pin(current_staff(), card, new or None)
+        flash(_("PIN saved.") if new else _("PIN removed: the counter sends a code again."), "success")
     return redirect(url_for(".card", resident_id=resident.id))
 
 
@@ -68,6 +96,8 @@ def issue_missing(community_id):
     """Make cards for every active resident of the community who has none."""
     community = _community(community_id)
     if ActionForm().validate_on_submit():
-        made = issue_missing_cards(current_staff(), community, current_app.config["SECRET_KEY"])
-        flash(_("%(n)d cards made.", n=made), "success")
+        done = once("card.issue_missing",
+                    lambda: issue_missing_cards(current_staff(), community, current_app.config["SECRET_KEY"]))
+        if not done.repeated:
+            flash(_("%(n)d cards made.", n=done.result), "success")
     return redirect(url_for(".sheet", community_id=community.id))

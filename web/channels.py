@@ -16,7 +16,7 @@ from community.people import can_act, find_resident, mask_phone, normalise_phone
 
 from .auth import current_staff, roles_required
 from .forms import AnnounceForm, SimulatorForm
-from .util import community_choices, region
+from .util import community_choices, once, region
 
 bp = Blueprint("channels", __name__)
 COORDINATOR = Staff.COORDINATOR
@@ -78,7 +78,8 @@ def announcement():
         if per_message > MAX_SEGMENTS:
             flash(_("An announcement must fit in %(n)d SMS segments: shorten it.", n=MAX_SEGMENTS), "error")
         elif form.send.data:
-            count = announce(current_staff(), community, form.text.data)
-            flash(_("Announcement queued for %(count)d residents.", count=count), "success")
+            done = once("announce", lambda: announce(current_staff(), community, form.text.data))
+            if not done.repeated:
+                flash(_("Announcement queued for %(count)d residents.", count=done.result), "success")
             return redirect(url_for(".announcement"))
     return render_template("channels/announce.html", form=form, preview=preview)

@@ -96,7 +96,7 @@ class AnnounceForm(FlaskForm):
 class GoodsForm(FlaskForm):
     community = SelectField(_l("Community"), coerce=int)
     name_zh = StringField(_l("Chinese name"), validators=[DataRequired(), Length(max=60)])
-    name_en = StringField(_l("English name"), validators=[DataRequired(), Length(max=60)])
+    name_en = StringField(_l("English name (optional)"), validators=[Optional(), Length(max=60)])
     price = StringField(_l("Points"), validators=[DataRequired(), Length(max=20)])
     limit_quantity = IntegerField(_l("Limit per resident"), validators=[Optional(), NumberRange(min=1, max=99)])
     limit_period = SelectField(_l("per"), choices=choices([("", "—"), ("month", _l("month")), ("week", _l("week"))]))

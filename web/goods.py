@@ -12,7 +12,7 @@ from community.people import can_act, visible_communities
 from .auth import current_staff, roles_required
 from .forms import GoodsForm, StockForm, choices
 from .i18n import error_message
-from .util import community_choices
+from .util import community_choices, once
 
 bp = Blueprint("goods", __name__, url_prefix="/goods")
 COORDINATOR = Staff.COORDINATOR
@@ -27,9 +27,8 @@ def _goods_for_staff(goods_id):
 
 
 def _limit(form):
-    if form.limit_period.data:
-        return form.limit_quantity.data, form.limit_period.data
-    return None, None
+    """The limit as typed: a quantity without a period is refused by the service, not dropped."""
+    return form.limit_quantity.data, form.limit_period.data or None
 
 
 @bp.get("/")
@@ -48,12 +47,14 @@ def new():
     form.community.choices = community_choices(str(get_locale()))
     if form.validate_on_submit():
         try:
-            create_goods(current_staff(), Community.get_by_id(form.community.data), form.name_zh.data,
-                         form.name_en.data, ledger.parse_amount(form.price.data), *_limit(form))
+            done = once("goods.create", lambda: create_goods(
+                current_staff(), Community.get_by_id(form.community.data), form.name_zh.data,
+                form.name_en.data, ledger.parse_amount(form.price.data), *_limit(form)))
         except (CommunityError, ledger.LedgerError) as exc:
             flash(error_message(exc), "error")
         else:
-            flash(_("Saved."), "success")
+            if not done.repeated:
+                flash(_("Saved."), "success")
             return redirect(url_for(".index"))
     return render_template("goods/form.html", form=form, goods=None)
 
@@ -90,9 +91,8 @@ def stock(goods_id):
     if not form.validate_on_submit():
         flash(_("Give a whole quantity (and a reason for a correction)."), "error")
         return redirect(url_for(".index"))
-    if form.kind.data == "receive":
-        receive_stock(current_staff(), goods, form.quantity.data, form.reason.data or "")
-    else:
-        adjust_stock(current_staff(), goods, form.quantity.data, form.reason.data or "")
-    flash(_("Stock updated."), "success")
+    change = receive_stock if form.kind.data == "receive" else adjust_stock
+    if not once("goods.stock", lambda: change(current_staff(), goods, form.quantity.data, form.reason.data or "")
+                ).repeated:
+        flash(_("Stock updated."), "success")
     return redirect(url_for(".index"))

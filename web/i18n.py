@@ -22,15 +22,19 @@ def init_babel(app, translations_dir):
 
 
 def error_message(exc):
-    """Translate a named domain error: its docstring is the catalogue's msgid.
-
-    Where the error carries a more specific (English) detail, it follows in brackets.
-    """
+    """Translate a named domain error: its docstring is the catalogue's msgid, formatted with the
+    error's parameters. A more specific detail is shown only where the catalogue translates it:
+    an English tail never reaches a Chinese reader."""
     summary = (type(exc).__doc__ or "").strip()
     detail = str(exc)
+    if "%(" in summary:
+        return _(summary, **getattr(exc, "details", {}))
     if not summary or detail == summary:
         return _(detail)
-    return f"{_(summary)} ({detail})"
+    translated = _(detail)
+    if translated != detail or select_locale() == "en":
+        return f"{_(summary)} ({translated})"
+    return _(summary)
 
 
 @bp.post("/language")

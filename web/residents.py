@@ -11,7 +11,7 @@ from community import people as service
 from .auth import current_staff, roles_required
 from .forms import ActionForm, ResidentForm, choices
 from .i18n import error_message
-from .util import community_choices, region
+from .util import community_choices, once, region
 
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 COORDINATOR = Staff.COORDINATOR
@@ -43,17 +43,18 @@ def new():
     form.community.choices = community_choices(str(get_locale()))
     if form.validate_on_submit():
         try:
-            resident = service.register_resident(
+            done = once("resident.register", lambda: service.register_resident(
                 Community.get_by_id(form.community.data), form.display_name.data,
                 phone=form.phone.data or None, language=form.language.data,
                 grid_label=form.grid_label.data, unit_label=form.unit_label.data,
                 region=region(), staff=current_staff(),
-            )
+            ))
         except CommunityError as exc:
             flash(error_message(exc), "error")
         else:
-            flash(_("Resident registered."), "success")
-            return redirect(url_for(".show", resident_id=resident.id))
+            if not done.repeated:
+                flash(_("Resident registered."), "success")
+            return redirect(url_for(".show", resident_id=done.result))
     return render_template("residents/form.html", form=form, resident=None)
 
 

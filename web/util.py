@@ -1,10 +1,14 @@
-"""Small helpers the page modules share: time zones and the communities a user may pick."""
+"""Small helpers the page modules share: time zones, the communities a user may pick, and
+carrying out a create form once."""
 
+import uuid
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, flash, request
+from flask_babel import gettext as _
 
 from community.people import visible_communities
+from community.submissions import KEY, submit_once
 from ledger import models as times
 
 from .auth import current_staff
@@ -31,3 +35,17 @@ def community_choices(language):
 def region():
     """The default region for phone numbers written without a country code."""
     return current_app.config["DEFAULT_REGION"]
+
+
+def new_form_key():
+    """A create form's one-time key: the one it was sent with when it is shown again, else a new one."""
+    sent = request.form.get("form_key", "")
+    return sent if KEY.fullmatch(sent) else uuid.uuid4().hex
+
+
+def once(action, create):
+    """Carry out a create form once per form key; a repeat changes nothing and says so."""
+    outcome = submit_once(current_staff(), request.form.get("form_key", ""), action, create)
+    if outcome.repeated:
+        flash(_("Already recorded: this form was sent before, and nothing was done twice."), "info")
+    return outcome

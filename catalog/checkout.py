@@ -136,10 +136,8 @@ def checkout(clerk, code_row, cart, *, checkout_key, now=None, zone=datetime.UTC
         return done
     check_counter(clerk, resident)
     lines = _cart(resident, cart)
-    total = sum(goods.price * quantity for goods, quantity in lines)
-    names = ", ".join(f"{goods.name_zh}×{quantity}" for goods, quantity in lines)
     try:
-        return _checkout(clerk, code_row, resident, lines, total, names, checkout_key, now, zone)
+        return _checkout(clerk, code_row, resident, lines, checkout_key, now, zone)
     except (CodeUsed, IntegrityError, ledger.IdempotencyConflict) as exc:
         done = _done_under(checkout_key, resident)  # the same checkout sent twice at once: it won
         if done is not None:
@@ -158,14 +156,19 @@ def _done_under(checkout_key, resident):
     return done
 
 
-def _checkout(clerk, code_row, resident, lines, total, names, checkout_key, now, zone):
+def _listed(lines, language):
+    return ", ".join(f"{goods.name(language)}×{quantity}" for goods, quantity in lines)
+
+
+def _checkout(clerk, code_row, resident, lines, checkout_key, now, zone):
+    total = sum(goods.price * quantity for goods, quantity in lines)
     with db.atomic():
         consume(code_row, now)
         # The debit comes first: it locks the resident's account, so two checkouts of one
         # resident at two counters are counted against the limits one after the other.
         transfer = ledger.transfer(
             resident.account_id, shop_account(resident.community), total, kind=Transfer.REDEEM,
-            memo=names[:500], actor=f"staff:{clerk.id}", idempotency_key=f"checkout:{checkout_key}",
+            memo=_listed(lines, "zh_Hans")[:500], actor=f"staff:{clerk.id}", idempotency_key=f"checkout:{checkout_key}",
         )
         for goods, quantity in lines:
             over = goods.limit_quantity is not None and (
@@ -178,7 +181,7 @@ def _checkout(clerk, code_row, resident, lines, total, names, checkout_key, now,
                                        transfer=transfer, total=total, checkout_key=checkout_key, created_at=now)
         for goods, quantity in lines:
             RedemptionLine.create(redemption=redemption, goods=goods, quantity=quantity, price=goods.price)
-        notices.queue_notice(RECEIPT, resident, items=names, points=total,
+        notices.queue_notice(RECEIPT, resident, items=_listed(lines, resident.language), points=total,
                              balance=ledger.balance(resident.account_id))
         record(clerk, "checkout", f"redemption:{redemption.id}", {"total": total}, community=resident.community)
     return redemption

@@ -25,7 +25,7 @@ from catalog.models import CounterCode, Goods, Redemption, StockMovement
 from community import Notice
 from community.awards import confirm_participation, report_deed
 from community.errors import NotPermitted
-from community.models import Resident, Staff
+from community.models import Resident, Signup, Staff
 
 SECRET = "counter-secret"
 
@@ -69,6 +69,17 @@ def test_a_checkout_pays_in_points_takes_stock_and_sends_a_receipt(counter):
     receipt = Notice.select().where((Notice.resident == resident.id) & (Notice.kind == "redeemed")).get()
     assert "食用油×1" in receipt.params and '"balance": 100' in receipt.params
     assert ledger.verify().ok
+
+
+def test_the_receipt_names_the_goods_in_the_residents_language(counter, place, boss):
+    clerk, _, oil, soap = counter
+    reader = make.resident(place.north, "Ann", language="en")
+    confirm_participation(boss, report_deed(boss, reader, "rescue", "river"))
+    confirm_participation(make.coordinator(place.north), Signup.get(Signup.resident == reader.id))
+    checkout(clerk, scan(reader), [(soap.id, 1)], checkout_key="en")
+    [(_, params)] = make.notices_of(reader, "redeemed")
+    assert params["items"] == "Soap×1"
+    assert ledger.Transfer.select().order_by(ledger.Transfer.id.desc()).get().memo == "肥皂×1"
 
 
 def test_the_same_checkout_key_twice_changes_nothing(counter):

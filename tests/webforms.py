@@ -13,9 +13,6 @@ from urllib.parse import urljoin
 import community_factory as make
 from werkzeug.datastructures import MultiDict
 
-TEXTUAL = {"text", "hidden", "password", "number", "tel", "email", "search", "date", "datetime-local",
-           "time", "month", "week", "url", "color", "range"}
-
 
 @dataclass
 class Field:
@@ -25,7 +22,6 @@ class Field:
     checked: bool = False
     options: list = field(default_factory=list)  # (value, label, disabled) for a select
     disabled: bool = False
-    required: bool = False
 
 
 @dataclass
@@ -37,7 +33,6 @@ class Form:
     attrs: dict
     fields: list = field(default_factory=list)
     buttons: list = field(default_factory=list)  # (name, value, label)
-    text: str = ""
 
     def names(self):
         return {f.name for f in self.fields}
@@ -134,18 +129,17 @@ class _Parser(HTMLParser):
             if kind in ("submit", "image"):
                 self.form.buttons.append((a.get("name", ""), a.get("value", ""), a.get("value", "")))
             elif kind in ("checkbox", "radio"):
-                self._add(Field(a.get("name", ""), kind, a.get("value", "on"), "checked" in a, disabled="disabled" in a,
-                                required="required" in a))
-            elif kind in TEXTUAL or kind not in ("button", "reset", "file"):
-                self._add(Field(a.get("name", ""), kind, a.get("value", ""), disabled="disabled" in a,
-                                required="required" in a))
+                self._add(Field(a.get("name", ""), kind, a.get("value", "on"), "checked" in a,
+                                disabled="disabled" in a))
+            elif kind not in ("button", "reset", "file"):
+                self._add(Field(a.get("name", ""), kind, a.get("value", ""), disabled="disabled" in a))
         elif tag == "select":
-            self.select = Field(a.get("name", ""), "select", disabled="disabled" in a, required="required" in a)
+            self.select = Field(a.get("name", ""), "select", disabled="disabled" in a)
             self._add(self.select)
         elif tag == "option" and self.select is not None:
             self.option = [a.get("value"), "", "disabled" in a, "selected" in a]
         elif tag == "textarea":
-            self.textarea = Field(a.get("name", ""), "textarea", disabled="disabled" in a, required="required" in a)
+            self.textarea = Field(a.get("name", ""), "textarea", disabled="disabled" in a)
             self._add(self.textarea)
         elif tag == "button" and (a.get("type") or "submit").lower() == "submit":
             self.button = [a.get("name", ""), a.get("value", ""), ""]
@@ -155,8 +149,6 @@ class _Parser(HTMLParser):
             self.form.fields.append(f)
 
     def handle_data(self, data):
-        if self.form is not None:
-            self.form.text += data
         if self.option is not None:
             self.option[1] += data
         elif self.textarea is not None:

@@ -146,12 +146,9 @@ def join(activity_id):
         if resident is None:
             raise ResidentNotFound()
         done = once("signup.join", lambda: service.join(resident, activity, staff=current_staff()))
-        if done.repeated:
-            pass
-        elif done.made.state == Signup.SIGNED_UP:
-            flash(_("Signed up."), "success")
-        else:
-            flash(_("The activity is full: on the waitlist."), "success")
+        if not done.repeated:
+            flash(_("Signed up.") if done.made.state == Signup.SIGNED_UP
+                  else _("The activity is full: on the waitlist."), "success")
     return redirect(url_for(".show", activity_id=activity.id))
 
 

@@ -59,12 +59,9 @@ def new():
             raise ResidentNotFound()
         done = once("deed.record", lambda: service.record_deed(current_staff(), resident, form.category.data,
                                                                form.note.data))
-        if done.repeated:
-            pass
-        elif done.made.state == Signup.CONFIRMED:
-            flash(_("Points awarded."), "success")
-        else:
-            flash(_("Recorded. A second staff member must confirm it before points are awarded."), "success")
+        if not done.repeated:
+            flash(_("Points awarded.") if done.made.state == Signup.CONFIRMED
+                  else _("Recorded. A second staff member must confirm it before points are awarded."), "success")
         return redirect(url_for("residents.show", resident_id=resident.id))
     return render_template("awards/new.html", form=form)
 

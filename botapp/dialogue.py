@@ -15,12 +15,13 @@ from peewee import IntegrityError
 import ledger
 from catalog.codes import LIFETIME, consume, find_qr_code, issue_digit_code, issue_qr_code
 from catalog.goods import goods_for
-from catalog.models import CounterCode, Redemption
-from community import CommunityError, Resident, Signup
+from catalog.models import CounterCode
+from catalog.reports import what_for
+from community import CommunityError, Resident
 from community import activities as act
 from community.errors import ResidentClosed
 from community.people import communities, find_resident, register_resident
-from ledger import Transfer, db
+from ledger import db
 from ledger.models import to_local, utcnow
 
 from .models import Conversation
@@ -450,28 +451,14 @@ class Dialogue:
         lines = ledger.history(resident.account_id, limit=HISTORY_LINES)
         if not lines:
             return Reply(_("No postings yet."), language=resident.language)
+        reversed_word = _("Reversed")
         rows = [
             f"{self.local(line.created_at, '%m-%d')} {'+' if line.amount > 0 else ''}"
-            f"{ledger.format_amount(line.amount)} {self._posting(line, resident.language)[:24]} "
+            f"{ledger.format_amount(line.amount)} {what_for(line, resident.language, reversed_word)[:24]} "
             f"= {ledger.format_amount(line.balance_after)}"
             for line in lines
         ]
         return Reply(_("Last postings (date, points, for, balance after):"), rows, language=resident.language)
-
-    def _posting(self, line, language):
-        """What a passbook line was for, in the resident's language (the ledger memo is for staff)."""
-        if line.kind == Transfer.AWARD:
-            signup = Signup.get_or_none(Signup.transfer == line.transfer_id)
-            if signup is not None and signup.rule is not None:
-                return f"{signup.rule.name(language)} {line.memo.split(': ', 1)[-1]}"
-        elif line.kind == Transfer.REDEEM:
-            redemption = Redemption.get_or_none(Redemption.transfer == line.transfer_id)
-            if redemption is not None:
-                return ", ".join(f"{item.goods.name(language)}×{item.quantity}" for item in redemption.lines)
-        elif line.kind == Transfer.REVERSAL:
-            _ = self.gettext(language)
-            return _("Reversed")
-        return line.memo
 
     def do_shop(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)

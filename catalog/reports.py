@@ -200,14 +200,21 @@ def stock_levels(communities):
 
 
 def ledger_lines(communities, start, end):
-    """Entries on the accounts of these communities' residents, posted in [start, end), in order."""
+    """Entries on the accounts of these communities' residents, posted in [start, end), in order;
+    an award's row names its rule (rule_zh, rule_en) and its deed or activity (deed)."""
     query = (
         Entry.select(
             Transfer.id.alias("transfer_id"), Transfer.created_at, Transfer.kind, Transfer.memo,
             Transfer.actor, Transfer.reverses.alias("reverses_id"), Entry.amount, Entry.balance_after,
             Resident.id.alias("resident_id"), Resident.display_name, Resident.phone, Resident.community,
+            PointRule.name_zh.alias("rule_zh"), PointRule.name_en.alias("rule_en"),
+            fn.COALESCE(Activity.title, Signup.note).alias("deed"),
         )
         .join(Transfer)
+        .join(Signup, JOIN.LEFT_OUTER, on=(Signup.transfer == Transfer.id))  # an award's sign-up
+        .join(PointRule, JOIN.LEFT_OUTER, on=(Signup.rule == PointRule.id))
+        .switch(Signup)
+        .join(Activity, JOIN.LEFT_OUTER, on=(Signup.activity == Activity.id))
         .switch(Entry)
         .join(Resident, on=(Resident.account == Entry.account))
         .where(
@@ -296,6 +303,24 @@ def record_export(staff, what, communities, first_day, last_day):
 
 
 # --- passbook statement ----------------------------------------------------------------------
+
+
+def what_for(line, language, reversed_word):
+    """What a passbook line was for, in `language`, for residents and staff alike: the point
+    rule's name and the deed or activity ("救援 救起落水儿童"), or the goods taken; a reversal is
+    `reversed_word` (the transport's own word). The ledger memo ("rescue v1: …") is a fallback."""
+    if line.kind == Transfer.AWARD:
+        signup = Signup.get_or_none(Signup.transfer == line.transfer_id)
+        if signup is not None and signup.rule is not None:
+            title = signup.activity.title if signup.activity_id else signup.note
+            return f"{signup.rule.name(language)} {title}"
+    elif line.kind == Transfer.REDEEM:
+        redemption = Redemption.get_or_none(Redemption.transfer == line.transfer_id)
+        if redemption is not None:
+            return ", ".join(f"{item.goods.name(language)}×{item.quantity}" for item in redemption.lines)
+    elif line.kind == Transfer.REVERSAL:
+        return reversed_word
+    return line.memo
 
 
 @dataclass(frozen=True)

@@ -164,10 +164,12 @@ def normalise_phone(text, region):
 
 
 def mask_phone(e164):
-    """Show only what a clerk needs: +86 138****8000."""
+    """Show only what a clerk needs: 138****8000 for a mainland number as people write it,
+    the country code kept for others (+852 9****5678)."""
     if not e164:
         return ""
-    return f"{e164[:-8]}****{e164[-4:]}" if len(e164) > 8 else "****"
+    shown = e164.removeprefix("+86") if e164.startswith("+861") else e164
+    return f"{shown[:-8]}****{shown[-4:]}" if len(e164) > 8 else "****"
 
 
 # Seven or more digits, also when spaced, dashed, bracketed or URL-encoded ("138+0013+8000");

@@ -103,7 +103,8 @@ def test_coordinator_confirms_a_resident_and_sees_the_balance(app, live_server, 
 
     page.get_by_role("link", name="林阿姨").click()
     assert page.locator("#balance").inner_text() == "1"
-    assert "志愿服务 v1" in page.locator("body").inner_text()
+    body = page.locator("body").inner_text()
+    assert "志愿服务 楼道安全检查" in body and "v1" not in body and "volunteering" not in body
     assert resident.id and page.url.endswith(f"/residents/{resident.id}")
 
 

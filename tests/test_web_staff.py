@@ -169,7 +169,8 @@ def test_confirming_posts_the_rules_points_once_however_often_it_is_clicked(clie
     assert Signup.get_by_id(signup.id).state == Signup.CONFIRMED
     page = client.get(f"/residents/{resident.id}").get_data(as_text=True)
     assert 'id="balance">1<' in page
-    assert "志愿服务 v1" in page
+    title = Signup.get_by_id(signup.id).activity.title
+    assert f"<td>志愿服务 {title}</td>" in page and "志愿服务: 1 分" in page and "volunteering" not in page
 
 
 def test_bulk_confirm_with_a_reject_reason(client, world, app):
@@ -204,10 +205,10 @@ def test_a_reversal_takes_the_points_back_and_shows_in_the_passbook(client, worl
     browser.submit(has="reason", reason="记错人了")
     assert balance_of(app, resident) == 0
     page = client.get(f"/residents/{resident.id}").get_data(as_text=True)
-    assert "冲正" in page and "记错人了" in page
+    assert "撤销" in page and "记错人了" in page
     browser.get(reverse)  # the page opened again, from the history or a second tab
     again = browser.submit(has="reason", reason="again")
-    assert "只有已确认的积分才能冲正" in again.get_data(as_text=True)
+    assert "只有已确认的积分才能撤销" in again.get_data(as_text=True)
     assert balance_of(app, resident) == 0
 
 
@@ -255,7 +256,7 @@ def test_registering_a_resident_normalises_the_phone_and_refuses_bad_ones(client
     assert Resident.get(Resident.display_name == "陈阿婆").phone == "+8613800138000"
     browser.get("/residents/")
     listing = browser.submit(has="q", q="陈阿婆").get_data(as_text=True)
-    assert "+86138****8000" in listing and "13800138000" not in listing
+    assert "138****8000" in listing and "+86" not in listing and "13800138000" not in listing
 
 
 def test_an_admin_changes_a_rule_and_only_later_confirmations_use_it(client, world, app):
@@ -271,7 +272,8 @@ def test_an_admin_changes_a_rule_and_only_later_confirmations_use_it(client, wor
     assert balance_of(app, first) == 100
     assert balance_of(app, second) == 150
     assert "v2" in client.get("/rules").get_data(as_text=True)
-    assert "rule.set" in client.get("/audit").get_data(as_text=True)
+    audit = client.get("/audit").get_data(as_text=True)
+    assert "把“志愿服务”设为 1.5 积分（第 2 版）" in audit and "rule.set" not in audit and "{&#34;" not in audit
 
 
 def test_a_staff_member_cannot_confirm_their_own_participation(client, world, app):

@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import ledger
 from botapp.dialogue import Dialogue
 from botapp.instance import secret_key
+from catalog.reports import what_for
 from community import CommunityError
 from community.people import mask_phone_numbers
 from ledger.models import to_local
@@ -138,6 +139,9 @@ def _jinja_helpers(app):
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["error"] = i18n.error_message
     app.jinja_env.globals["new_form_key"] = util.new_form_key
+    # A passbook line in the reader's language; a reversal shows its reason (the kind says "reversed").
+    app.jinja_env.filters["what_for"] = lambda line: what_for(line, i18n.select_locale(), line.memo)
+    app.jinja_env.filters["category"] = i18n.category_name
 
 
 def _refuse_nul():

@@ -4,6 +4,7 @@ import json
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 import ledger
 from community import CommunityError, Staff
@@ -12,7 +13,7 @@ from community.rules import current_rules, rule_history, set_rule
 
 from .auth import current_staff, roles_required
 from .forms import RuleForm
-from .i18n import error_message
+from .i18n import category_name, error_message
 from .util import once
 
 bp = Blueprint("admin", __name__)
@@ -39,11 +40,60 @@ def rules():
     return render_template("admin/rules.html", rules=current_rules(), history=history, form=form)
 
 
+# What each audited action says, as a sentence a community worker reads (not its key or JSON).
+SENTENCES = {
+    "deed.report": _l("recorded a deed (sign-up %(target)s): %(category)s, %(note)s"),
+    "signup.confirm": _l("confirmed sign-up %(target)s"),
+    "award.reverse": _l("took back the award of sign-up %(target)s: %(reason)s"),
+    "signup.join": _l("signed up a resident (sign-up %(target)s)"),
+    "signup.cancel": _l("cancelled sign-up %(target)s"),
+    "rule.set": _l("set %(category)s to %(points)s points (version %(version)s)"),
+    "resident.register": _l("registered resident %(target)s"),
+    "resident.edit": _l("changed the details of resident %(target)s"),
+    "resident.close": _l("closed the account of resident %(target)s"),
+    "activity.create": _l("created activity %(code)s"),
+    "activity.edit": _l("changed activity %(target)s"),
+    "activity.cancel": _l("cancelled activity %(target)s: %(reason)s"),
+    "activity.close": _l("closed sign-ups of activity %(target)s"),
+    "announcement.send": _l("sent an announcement to %(to)s residents: %(text)s"),
+    "goods.create": _l("put goods %(target)s on sale at %(points)s points"),
+    "goods.edit": _l("changed goods %(target)s (%(points)s points)"),
+    "stock.receive": _l("received %(quantity)s of goods %(target)s"),
+    "stock.adjust": _l("corrected the stock of goods %(target)s by %(quantity)s: %(reason)s"),
+    "card.issue": _l("made a member card for resident %(target)s"),
+    "card.reissue": _l("made a new member card for resident %(target)s (the old one stops working)"),
+    "card.code": _l("sent a counter code to resident %(target)s"),
+    "card.pin": _l("set the card PIN of resident %(target)s"),
+    "card.pin_removed": _l("removed the card PIN of resident %(target)s"),
+    "card.pin_wrong": _l("a wrong card PIN was typed for resident %(target)s"),
+    "card.pin_used": _l("resident %(target)s paid with their card PIN"),
+    "checkout": _l("checked out %(points)s points (receipt %(target)s)"),
+    "checkout.void": _l("voided checkout %(target)s: %(reason)s"),
+    "report.export": _l("exported %(target)s"),
+    "login.lockout": _l("logins locked for %(target)s"),
+    "login.unlock": _l("logins unlocked for %(target)s"),
+}
+
+
+def sentence(event):
+    """An audit event as a sentence in the reader's language."""
+    detail = json.loads(event.detail or "{}")
+    if not isinstance(detail, dict):
+        detail = {}
+    points = detail.get("total", detail.get("points"))
+    params = {"target": event.target.partition(":")[2] or event.target, "reason": "", "note": "",
+              "code": "", "to": "", "text": "", "quantity": "", "version": "", **detail,
+              "points": ledger.format_amount(points) if isinstance(points, int) else "",
+              "category": category_name(detail.get("category") or event.target.partition(":")[2])}
+    template = SENTENCES.get(event.action)
+    return str(template) % params if template is not None else f"{event.action} {event.target}"
+
+
 @bp.get("/audit")
 @roles_required(Staff.ADMIN)
 def audit():
     """Every staff action, newest first."""
     before = request.args.get("before", type=int)
     events = audit_log(limit=100, before=before)
-    return render_template("admin/audit.html", events=events, loads=json.loads,
+    return render_template("admin/audit.html", events=events, sentence=sentence,
                            next_cursor=events[-1].id if len(events) == 100 else None)

@@ -4,6 +4,8 @@ from flask import Blueprint, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_babel import gettext as _
 
+from community.rules import current_rule_or_none
+
 LANGUAGES = ("zh_Hans", "en")
 bp = Blueprint("i18n", __name__)
 
@@ -19,6 +21,12 @@ def init_babel(app, translations_dir):
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = translations_dir
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: app.config["TIMEZONE"])
     app.jinja_env.globals["current_language"] = select_locale
+
+
+def category_name(category):
+    """A point category as people call it (救援, Rescue), never its key."""
+    rule = current_rule_or_none(category)
+    return rule.name(select_locale()) if rule else category
 
 
 def error_message(exc):

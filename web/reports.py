@@ -188,6 +188,10 @@ def _columns(what, communities):
     def plain(key):
         return lambda row: "" if row[key] is None else row[key]
 
+    def posting(row):  # an award by its rule's name and deed, never "rescue v1: …"
+        rule = row["rule_en"] if language == "en" else row["rule_zh"]
+        return _guard(f"{rule} {row['deed']}" if rule else row["memo"])
+
     def when(row):
         return to_local(row["created_at"], zone).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -200,7 +204,7 @@ def _columns(what, communities):
         return [
             (_("Time"), when), (_("Transfer"), plain("transfer_id")), (_("Kind"), label(kinds, "kind")),
             (_("Community"), place), *people, (_("Points"), amount("amount")),
-            (_("Balance after"), amount("balance_after")), (_("For"), text("memo")), (_("Staff"), text("staff")),
+            (_("Balance after"), amount("balance_after")), (_("For"), posting), (_("Staff"), text("staff")),
             (_("Reverses transfer"), plain("reverses_id")),
         ]
     if what == "redemptions":

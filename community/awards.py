@@ -8,7 +8,16 @@ from ledger.models import utcnow
 
 from . import notices
 from .audit import record
-from .errors import AlreadyConfirmedByYou, CommunityError, InvalidInput, NotConfirmed, NotPending, SelfConfirmation
+from .errors import (
+    ActivityNotOpen,
+    AlreadyConfirmedByYou,
+    CommunityError,
+    InvalidInput,
+    NotConfirmed,
+    NotPending,
+    NotStartedYet,
+    SelfConfirmation,
+)
 from .models import Activity, Confirmation, Resident, Signup, Staff
 from .people import authorize, ensure_active
 from .rules import current_rule
@@ -73,6 +82,8 @@ def confirm_participation(staff, signup):
         return signup
     if signup.state not in Signup.PENDING:
         raise NotPending()
+    if signup.activity_id and signup.activity.starts_at > utcnow():
+        raise NotStartedYet()  # nobody has taken part in what has not begun
     ensure_active(signup.resident)
     rule = current_rule(_category_of(signup))
     try:
@@ -148,6 +159,55 @@ def mark_no_show(staff, signup):
     return _decide(staff, signup, Signup.NO_SHOW, "")
 
 
+def record_attendance(staff, activity, residents, now=None):
+    """Confirm that these residents came to an activity that has started: walk-ins without a
+    sign-up, waitlisted ones and those marked absent by mistake, several at once, each on its own.
+
+    Returns (confirmed sign-ups, [(resident, CommunityError)] for those refused). Recording the
+    same resident again awards nothing more.
+    """
+    authorize(staff, activity.community, Staff.COORDINATOR)
+    if activity.starts_at > (now or utcnow()):
+        raise NotStartedYet()
+    if activity.status == Activity.CANCELLED:
+        raise ActivityNotOpen()
+    confirmed, refused = [], []
+    for resident in residents:
+        try:
+            with db.atomic():
+                confirmed.append(confirm_participation(staff, _came(staff, activity, resident)))
+        except CommunityError as exc:
+            refused.append((resident, exc))
+    return confirmed, refused
+
+
+def _came(staff, activity, resident):
+    """The resident's sign-up for the activity, made or put back in place (a seat is taken even
+    beyond the capacity: they are there)."""
+    if resident.community_id != activity.community_id:
+        authorize(staff, resident.community, Staff.COORDINATOR)
+    ensure_active(resident)
+    signup = Signup.get_or_none((Signup.activity == activity.id) & (Signup.resident == resident.id))
+    if signup is None:
+        try:
+            with db.atomic():
+                signup = Signup.create(activity=activity, resident=resident, state=Signup.SIGNED_UP,
+                                       created_by=staff)
+        except IntegrityError:  # signed up from another channel at the same moment
+            return Signup.get((Signup.activity == activity.id) & (Signup.resident == resident.id))
+        Activity.update(taken=Activity.taken + 1).where(Activity.id == activity.id).execute()
+        record(staff, "signup.walk_in", f"signup:{signup.id}", community=activity.community)
+        return signup
+    if signup.state in Signup.ABSENT:
+        seated = signup.state == Signup.NO_SHOW  # a no-show kept their seat
+        back = Signup.update(state=Signup.SIGNED_UP, updated_at=utcnow()).where(
+            (Signup.id == signup.id) & (Signup.state == signup.state)).execute()
+        if back and not seated:
+            Activity.update(taken=Activity.taken + 1).where(Activity.id == activity.id).execute()
+        record(staff, "signup.came", f"signup:{signup.id}", {"was": signup.state}, community=activity.community)
+    return Signup.get_by_id(signup.id)
+
+
 def decide_roster(staff, activity, confirm, reject):
     """Confirm the sign-ups in `confirm` (ids) and reject those in `reject` (id → reason) among an
     activity's pending sign-ups, each on its own; a rejection wins over a tick.
@@ -181,8 +241,8 @@ def _decide(staff, signup, state, reason):
         )
         if not changed:
             raise NotPending()
-        record(staff, f"signup.{state}", f"signup:{signup.id}", {"reason": reason},
-               community=_community_of(signup))
+        record(staff, "signup.rejected" if state == Signup.REJECTED else "signup.no_show", f"signup:{signup.id}",
+               {"reason": reason}, community=_community_of(signup))
         if state == Signup.REJECTED:
             title = signup.activity.title if signup.activity_id else signup.note
             notices.queue_notice(notices.REJECTED, signup.resident_id, title=title, reason=reason)

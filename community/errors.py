@@ -65,6 +65,10 @@ class TooManyCheckInAttempts(CommunityError):
     """Too many wrong check-in codes; the activity's staff can still confirm that you took part."""
 
 
+class NotStartedYet(CommunityError):
+    """This activity has not started yet: participation is confirmed once it has begun."""
+
+
 class NotPending(CommunityError):
     """This sign-up has already been decided."""
 

@@ -119,6 +119,9 @@ class Signup(BaseModel):
     SEATED = (SIGNED_UP, CHECKED_IN, CONFIRMED, REVERSED)
     #: States a coordinator can still confirm, reject or mark as no-show.
     PENDING = (SIGNED_UP, CHECKED_IN)
+    #: States of residents who were on the list but not (or no longer) counted as coming: their
+    #: attendance can still be recorded once the activity is under way.
+    ABSENT = (WAITLISTED, CANCELLED, NO_SHOW)
 
     activity = ForeignKeyField(Activity, null=True, backref="signups")
     resident = ForeignKeyField(Resident, backref="signups")

@@ -263,13 +263,15 @@ def ensure_active(resident):
 
 
 def search_residents(staff, text="", limit=50, region="CN"):
-    """Search residents visible to `staff` by name or phone (any part of it)."""
+    """Search residents visible to `staff` by name, building or unit, or any part of the phone
+    number (three digits or more)."""
     visible = [c.id for c in visible_communities(staff)]
     query = Resident.select().where(Resident.community.in_(visible))
     text = (text or "").strip()[:60]
     if text:
         digits = "".join(ch for ch in text if ch.isdigit())
-        condition = Resident.display_name.contains(text)
+        condition = (Resident.display_name.contains(text) | Resident.unit_label.contains(text)
+                     | Resident.grid_label.contains(text))
         if len(digits) >= 3:
             condition |= Resident.phone.contains(digits)
         query = query.where(condition)

@@ -9,7 +9,7 @@ import itertools
 from dataclasses import dataclass
 
 from community import activities, notices, people, rules
-from community.models import AuditEvent, Community, Notice, Staff
+from community.models import Activity, AuditEvent, Community, Notice, Staff
 from ledger.models import utcnow
 
 PASSWORD = "correct horse battery"
@@ -71,6 +71,14 @@ def resident(community, name=None, *, phone_number=None, **kwargs):
     return people.register_resident(
         community, name or f"Resident {next(_serial)}", phone=phone_number or phone(), **kwargs
     )
+
+
+def begin(activity):
+    """Move an activity's start into the past (it is under way): residents join before it starts,
+    staff confirm who took part after."""
+    Activity.update(starts_at=future(days=-1), ends_at=future(days=-1, hours=2)).where(
+        Activity.id == activity.id).execute()
+    return Activity.get_by_id(activity.id)
 
 
 def residents(community, count):

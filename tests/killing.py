@@ -29,7 +29,7 @@ import ledger
 from catalog import codes
 from catalog.checkout import checkout, find_checkout
 from catalog.errors import OutOfStock, OverLimit
-from community import activities, awards
+from community import awards
 from community.errors import AlreadyConfirmedByYou
 from community.models import Activity, Resident, Signup, Staff
 
@@ -199,9 +199,15 @@ class Client:
     rescue = deed
 
     def join(self, operation):
-        """Sign a resident up for an activity (joining twice changes nothing), then confirm it."""
+        """A resident who came to an activity under way: their attendance is recorded (a walk-in;
+        recording it twice changes nothing) and confirmed."""
         resident = Resident.get_by_id(operation["resident"])
-        signup = activities.join(resident, Activity.get_by_id(operation["activity"]))
+        signup = signup_of(operation)
+        if signup is None:
+            came, refused = awards.record_attendance(self.boss, Activity.get_by_id(operation["activity"]), [resident])
+            if refused:
+                raise refused[0][1]
+            signup = came[0]
         self.award(signup, operation)
 
     def checkout(self, operation):

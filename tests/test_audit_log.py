@@ -17,8 +17,8 @@ def recorded_actions():
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "record" and len(node.args) > 1:
                 action = node.args[1]
                 for value in (action.body, action.orelse) if isinstance(action, ast.IfExp) else (action,):
-                    if isinstance(value, ast.Constant):
-                        actions.add(value.value)
+                    assert isinstance(value, ast.Constant), f"{path.name}:{node.lineno}: name the action literally"
+                    actions.add(value.value)
     return actions
 
 

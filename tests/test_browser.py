@@ -96,7 +96,10 @@ def test_coordinator_confirms_a_resident_and_sees_the_balance(app, live_server, 
     page.get_by_label("居民手机号").fill("13800138000")
     page.get_by_role("button", name="报名", exact=True).click()
     page.get_by_text("报名成功").wait_for()
+    assert page.locator("#not-started").is_visible() and page.get_by_label("确认 林阿姨").count() == 0
 
+    make.begin(activity)  # the day of the activity: who took part can now be confirmed
+    page.reload()
     page.get_by_label("确认 林阿姨").check()
     page.get_by_role("button", name="确认已勾选的").click()
     page.get_by_text("已确认 1 人").wait_for()
@@ -173,6 +176,13 @@ def focused(page):
     return page.evaluate("document.activeElement && (document.activeElement.name || document.activeElement.id)")
 
 
+def typed_into(page, name, text):
+    """Type as a person (or a scanner) does, into the field that has the focus once it has it."""
+    page.wait_for_function(f"document.activeElement && document.activeElement.name === '{name}'")
+    page.keyboard.type(text, delay=5)
+    page.keyboard.press("Enter")
+
+
 def test_the_register_keeps_the_cart_on_a_refusal_and_enter_never_checks_out(app, live_server, page, shop):
     resident, soap, code = shop
     log_in(page, live_server, "till")
@@ -228,19 +238,15 @@ def test_a_member_card_and_a_pin_card_check_out_end_to_end(app, live_server, pag
         pin_card = cards.issue_card(boss, elder, app.config["SECRET_KEY"], pin="8642").code
     log_in(page, live_server, "till")
     page.goto(f"{live_server}/counter/")
-    page.keyboard.type(card, delay=5)
-    page.keyboard.press("Enter")
+    typed_into(page, "code", card)
     page.get_by_text("已通过短信发送到").wait_for()
     [(_, sent)] = make.notices_of(resident, cards.COUNTER_CODE)
-    page.keyboard.type(sent["code"])
-    page.keyboard.press("Enter")
+    typed_into(page, "digits", sent["code"])
     buy_one_soap(page, soap)
 
-    page.keyboard.type(pin_card, delay=5)  # straight from the receipt
-    page.keyboard.press("Enter")
+    typed_into(page, "code", pin_card)  # straight from the receipt
     page.get_by_text("请居民输入密码").wait_for()
-    page.keyboard.type("8642")
-    page.keyboard.press("Enter")
+    typed_into(page, "pin", "8642")
     page.get_by_role("heading", name="王伯", exact=True).wait_for()
     page.get_by_label("数量 肥皂").fill("1")
     page.get_by_role("button", name="确认并扣积分").click()

@@ -44,6 +44,7 @@ def test_an_sms_residents_journey_from_registration_to_receipt(app, runner):
     with app.app_context():
         resident = Resident.get(Resident.phone == PHONE)
         signup = Signup.get(Signup.resident == resident.id)
+        make.begin(signup.activity)  # the day of the activity
         confirm_participation(coordinator, signup)
         http = RecordingHttp()
         worker = Worker(Dialogue(str(ROOT / "translations")),

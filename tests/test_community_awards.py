@@ -22,9 +22,11 @@ def resident(place):
 
 
 def joined(staff_member, resident, *, category="volunteering", title=None):
-    """A fresh activity in the resident's community, with the resident signed up."""
+    """A fresh activity in the resident's community, with the resident signed up, under way."""
     activity = f.activity(staff_member, resident.community, category=category, title=title)
-    return activities.join(resident, activity)
+    signup = activities.join(resident, activity)
+    f.begin(activity)
+    return Signup.get_by_id(signup.id)
 
 
 def balance(owner):
@@ -80,6 +82,7 @@ def test_a_checked_in_sign_up_can_be_confirmed(place, boss, resident):
     activity = f.activity(boss, place.north, starts_at=starts)
     activities.join(resident, activity)
     signup = activities.check_in(resident, activity.checkin_code, now=starts)
+    f.begin(activity)
     assert awards.confirm_participation(boss, signup.id).state == Signup.CONFIRMED
     assert balance(resident) == 100
 
@@ -221,6 +224,9 @@ def test_waitlisted_or_cancelled_sign_ups_cannot_be_confirmed(place, boss):
         awards.confirm_participation(boss, cancelled)
     promoted = Signup.get_by_id(waitlisted.id)
     assert promoted.state == Signup.SIGNED_UP
+    with pytest.raises(errors.NotStartedYet):  # nobody has taken part yet
+        awards.confirm_participation(boss, promoted)
+    f.begin(activity)
     assert awards.confirm_participation(boss, promoted).state == Signup.CONFIRMED
     assert (balance(seated), balance(waiting)) == (0, 100)
     assert Confirmation.select().count() == 1
@@ -334,12 +340,12 @@ def test_a_reversal_that_would_overdraw_changes_nothing(place, boss, resident):
 
 
 def test_a_roster_is_decided_in_one_call_and_a_reason_beats_a_tick(place, boss):
-    first = joined(boss, f.resident(place.north))
-    activity = first.activity
-    second, third, fourth = (activities.join(f.resident(place.north), activity) for _ in range(3))
+    activity = f.activity(boss, place.north)
+    first, second, third, fourth = (activities.join(f.resident(place.north), activity) for _ in range(4))
     closed = f.resident(place.north)
     fifth = activities.join(closed, activity)
     people.close_resident(boss, closed)
+    f.begin(activity)
     ticked = {first.id, second.id, fifth.id}
     confirmed, rejected, refused = awards.decide_roster(boss, activity, ticked, {second.id: "没来", third.id: " "})
     assert (confirmed, rejected) == (1, 1)

@@ -147,7 +147,9 @@ def test_ten_residents_race_for_three_seats(db, db_url, place, boss):
 def test_two_coordinators_confirming_at_once_post_one_award(db, db_url, place, boss):
     deputy = f.coordinator(place.north)
     resident = f.resident(place.north)
-    signup = activities.join(resident, f.activity(boss, place.north))
+    activity = f.activity(boss, place.north)
+    signup = activities.join(resident, activity)
+    f.begin(activity)
     committed(db)
     outcomes = run_at_once(
         db_url, [("confirm", (boss.id, signup.id, 5)), ("confirm", (deputy.id, signup.id, 5))]
@@ -194,6 +196,8 @@ def test_two_coordinators_confirming_a_rescue_at_once_award_it_once(db, db_url, 
     signups = [
         activities.join(resident, f.activity(boss, place.north, category="rescue")) for _ in range(ROUNDS)
     ]
+    for signup in signups:
+        f.begin(signup.activity)
     committed(db)
     run_rounds(db_url, [[("confirm", (who.id, s.id, 1)) for s in signups] for who in (boss, deputy)])
     reopen(db)

@@ -73,7 +73,8 @@ def build_cast(place, boss, workers):
         boss=boss.id, deputy=deputy.id, clerk=clerk.id, residents=tuple(residents),
         shoppers=tuple(tuple(residents[w::workers]) for w in range(workers)),
         activities=tuple(
-            tuple(make.activity(boss, place.north, capacity=100).id for _ in range(4)) for _ in range(workers)
+            tuple(make.begin(make.activity(boss, place.north, capacity=100)).id for _ in range(4))
+            for _ in range(workers)
         ),
         goods=(rice.id, oil.id, eggs.id), secret=SECRET, seed=random.randrange(10**6),
     )
@@ -308,7 +309,9 @@ def confirmation(staff_id, signup_id):
 def test_ten_confirmations_at_once_award_once(db, db_url, place, boss, coordinators):
     staff = [boss, make.coordinator(place.north)][:coordinators]
     resident = make.resident(place.north)
-    signup = activities.join(resident, make.activity(boss, place.north, category="volunteering"))
+    activity = make.activity(boss, place.north, category="volunteering")
+    signup = activities.join(resident, activity)
+    make.begin(activity)
     assert PointRule.get(PointRule.category == "volunteering").confirmations_required == 1
     let_go(db)
     outcomes = race(db_url, [(confirmation, (staff[i % coordinators].id, signup.id)) for i in range(TIMES)])

@@ -95,6 +95,7 @@ EXPECTED = {
     "activities.join": COORDINATOR_HERE,
     "activities.cancel_signup": COORDINATOR_HERE,
     "activities.confirm_roster": COORDINATOR_HERE,
+    "activities.attendance": COORDINATOR_HERE,
     "awards.pending": COORDINATOR_ANYWHERE,
     "awards.new": COORDINATOR_ANYWHERE,
     "awards.confirm": COORDINATOR_HERE,

@@ -179,7 +179,8 @@ def test_a_new_resident_registers_joins_is_confirmed_and_sees_the_points(db, tel
             mine = await chat.text("/mine")
             assert "A1" in mine and "Park clean-up" in mine
 
-            # A coordinator confirms; the rule for volunteering is worth 1 point.
+            # The day comes; a coordinator confirms. The rule for volunteering is worth 1 point.
+            f.begin(activity)
             assert awards.confirm_participation(coordinator, signup).state == Signup.CONFIRMED
 
             assert numbers(await chat.text("/balance")) == ["1"]

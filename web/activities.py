@@ -4,17 +4,18 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from community import Community, CommunityError, Signup, Staff
+from community import Community, CommunityError, Resident, Signup, Staff
 from community import activities as service
-from community.awards import awaiting_second_confirmation, decide_roster
+from community.awards import awaiting_second_confirmation, decide_roster, record_attendance
 from community.errors import ResidentNotFound
-from community.people import can_act, find_resident, visible_communities
+from community.people import can_act, find_resident, mask_phone, visible_communities
 from community.rules import current_rules
+from ledger.models import utcnow
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm, ActivityForm, JoinForm, OptionalReasonForm, choices
 from .i18n import error_message
-from .util import community_choices, once, region, to_local, to_utc
+from .util import community_choices, find_residents, once, region, to_local, to_utc
 
 bp = Blueprint("activities", __name__, url_prefix="/activities")
 COORDINATOR = Staff.COORDINATOR
@@ -106,10 +107,32 @@ def show(activity_id):
     progress = {
         s.id: awaiting_second_confirmation(s) for s in roster if s.state in Signup.PENDING
     }
+    started = activity.starts_at <= utcnow()
+    q = request.args.get("q", "").strip()[:60]
+    on_roster = {s.resident_id for s in roster if s.state not in Signup.ABSENT}
+    found = [r for r in find_residents(q) if r.id not in on_roster] if started and q else []
     return render_template(
-        "activities/show.html", activity=activity, roster=roster, progress=progress,
+        "activities/show.html", activity=activity, roster=roster, progress=progress, started=started,
+        q=q, found=found, absent=[s for s in roster if s.state in Signup.ABSENT], mask=mask_phone,
         join_form=JoinForm(), action_form=ActionForm(), cancel_form=OptionalReasonForm(),
     )
+
+
+@bp.post("/<int:activity_id>/attendance")
+@roles_required(COORDINATOR)
+def attendance(activity_id):
+    """Confirm residents who came after all: walk-ins from the picker, the waitlisted, no-shows."""
+    activity = _activity_for_staff(activity_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    ids = {int(v) for v in request.form.getlist("resident") if v.isdigit()}
+    residents = list(Resident.select().where(Resident.id.in_(ids))) if ids else []
+    confirmed, refused = record_attendance(current_staff(), activity, residents)
+    if residents:
+        flash(_("%(n)d confirmed as having taken part.", n=len(confirmed)), "success")
+    for resident, exc in refused:
+        flash(f"{resident.display_name}: {error_message(exc)}", "error")
+    return redirect(url_for(".show", activity_id=activity.id))
 
 
 @bp.post("/<int:activity_id>/cancel")

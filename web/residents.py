@@ -11,7 +11,7 @@ from community import people as service
 from .auth import current_staff, roles_required
 from .forms import ActionForm, ResidentForm, choices
 from .i18n import error_message
-from .util import community_choices, once, region
+from .util import community_choices, find_residents, once, region
 
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 COORDINATOR = Staff.COORDINATOR
@@ -28,9 +28,9 @@ def _resident_for_staff(resident_id):
 @bp.get("/")
 @roles_required(COORDINATOR)
 def index():
-    """Search residents by name or phone number."""
+    """Search residents by name, building or unit, part of the phone number, or member card."""
     q = request.args.get("q", "")[:60]
-    residents = service.search_residents(current_staff(), q, region=region())
+    residents = find_residents(q)
     return render_template("residents/index.html", residents=residents, q=q, mask=service.mask_phone,
                            communities=service.visible_communities(current_staff()))
 

@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app, flash, request
 from flask_babel import gettext as _
 
-from community.people import visible_communities
+from catalog.cards import find_card, is_card_code
+from community import CommunityError
+from community.people import can_act, search_residents, visible_communities
 from community.submissions import KEY, submit_once
 from ledger import models as times
 
@@ -49,3 +51,16 @@ def once(action, create):
     if outcome.repeated:
         flash(_("Already recorded: this form was sent before, and nothing was done twice."), "info")
     return outcome
+
+
+def find_residents(text, limit=50):
+    """The residents a picker offers for what staff typed: a name, a building or unit, part of a
+    phone number, or a scanned member card."""
+    staff = current_staff()
+    if is_card_code(text or ""):
+        try:
+            resident = find_card(text, current_app.config["SECRET_KEY"]).resident
+        except CommunityError:
+            return []
+        return [resident] if can_act(staff, resident.community, staff.role) else []
+    return search_residents(staff, text, limit=limit, region=region())

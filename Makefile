@@ -1,4 +1,4 @@
-# `make run` serves Linli on http://127.0.0.1:5000; `make test` runs the whole suite.
+# `make run` serves Linli on http://127.0.0.1:5000 (or $PORT); `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -34,7 +34,8 @@ run: setup
 	$(BIN)/python -m botapp.worker & pids=$$!; \
 	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(BIN)/python -m botapp & pids="$$pids $$!"; fi; \
 	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/flask --app web run --host 127.0.0.1 --port 5000
+	if [ -f instance/demo-credentials.txt ]; then (sleep 2; echo; cat instance/demo-credentials.txt) & fi; \
+	$(BIN)/flask --app web run --host 127.0.0.1 --port $${PORT:-5000}
 
 test: setup-dev
 	scripts/test

@@ -96,8 +96,9 @@ def db(db_url):
 
 
 @pytest.fixture
-def app(db_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test"})
+def app(db_url, tmp_path):
+    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test",
+                      "DEMO_CREDENTIALS": str(tmp_path / "demo-credentials.txt")})
     yield app
 
 

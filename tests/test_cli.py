@@ -1,5 +1,8 @@
 """The community commands of the `flask` CLI: create-staff, import-residents, demo-data."""
 
+import stat
+from pathlib import Path
+
 import ledger
 from catalog.models import Goods, Redemption
 from community import Activity, Community, Resident, Signup, Staff
@@ -80,6 +83,9 @@ def test_demo_data_builds_a_living_district_once(runner, app):
     result = runner.invoke(args=["demo-data"])
     assert result.exit_code == 0, result.output
     assert "admin" in result.output and "dm-clerk" in result.output
+    kept = Path(app.config["DEMO_CREDENTIALS"])
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert kept.read_text() in result.output and "dm-clerk" in kept.read_text()
     with app.app_context():
         assert Community.select().where(Community.level == Community.COMMUNITY).count() == 2
         assert Resident.select().count() == 50

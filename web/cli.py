@@ -2,6 +2,7 @@
 
 import csv
 import getpass
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -123,9 +124,14 @@ def demo_data(if_empty):
                 return
             raise click.ClickException("the database already has residents; demo data goes into an empty one")
         credentials = demo.create_demo_data()
-    click.echo("demo staff (shown once):")
-    for username, role, password in credentials:
-        click.echo(f"  {username:<14} {role:<12} {password}")
+    lines = ["demo staff:", *(f"  {username:<14} {role:<12} {password}" for username, role, password in credentials)]
+    path = current_app.config.get("DEMO_CREDENTIALS") or os.path.join(current_app.instance_path,
+                                                                        "demo-credentials.txt")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    click.echo("\n".join(lines))
+    click.echo(f"(also kept in {path}, readable only by you)")
 
 
 @click.command("queue-reminders")

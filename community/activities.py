@@ -180,6 +180,27 @@ def close_activity(staff, activity):
     return get_activity(activity.id)
 
 
+def reopen_activity(staff, activity):
+    """Open a closed activity to sign-ups again."""
+    authorize(staff, activity.community, Staff.COORDINATOR)
+    with db.atomic():
+        changed = Activity.update(status=Activity.OPEN).where(
+            (Activity.id == activity.id) & (Activity.status == Activity.CLOSED)
+        ).execute()
+        if not changed:
+            raise ActivityNotOpen()
+        record(staff, "activity.reopen", f"activity:{activity.id}", community=activity.community)
+    return get_activity(activity.id)
+
+
+def activities_between(communities, start, end):
+    """Activities (not cancelled) of these communities starting in [start, end), soonest first."""
+    return list(Activity.select().where(
+        Activity.community.in_([c.id for c in communities]) & (Activity.status != Activity.CANCELLED)
+        & (Activity.starts_at >= start) & (Activity.starts_at < end)
+    ).order_by(Activity.starts_at, Activity.id))
+
+
 def upcoming_activities(community=None, now=None, limit=20):
     """Open activities that have not started, soonest first."""
     query = Activity.select().where(

@@ -6,12 +6,13 @@ import ledger
 from ledger import Transfer, db
 from ledger.models import utcnow
 
-from . import notices
+from . import activities, notices
 from .audit import record
 from .errors import (
     ActivityNotOpen,
     AlreadyConfirmedByYou,
     CommunityError,
+    DecisionNeeded,
     InvalidInput,
     NotConfirmed,
     NotPending,
@@ -19,7 +20,7 @@ from .errors import (
     SelfConfirmation,
 )
 from .models import Activity, Confirmation, Resident, Signup, Staff
-from .people import authorize, ensure_active
+from .people import authorize, close_resident, ensure_active
 from .rules import current_rule
 
 
@@ -291,3 +292,43 @@ def pending_for(communities, limit=200, now=None):
         .order_by(Signup.created_at)
         .limit(limit)
     )
+
+
+RETURN_POINTS, KEEP_POINTS = "return", "keep"
+
+
+def open_signups(resident):
+    """The resident's sign-ups still in play: places in activities to come, and participation
+    waiting for a decision."""
+    return list(
+        Signup.select().join(Activity).where(
+            (Signup.resident == resident.id)
+            & Signup.state.in_((Signup.SIGNED_UP, Signup.WAITLISTED, Signup.CHECKED_IN))
+            & (Activity.status != Activity.CANCELLED)
+        )
+    )
+
+
+def close_account(staff, resident, *, points=None, cancel_signups=False, now=None):
+    """Close a resident's account once each open matter has a decision (else DecisionNeeded):
+    a balance is returned to the community (`points="return"`, an adjustment in the ledger) or
+    kept on the closed account (`"keep"`, visible, never spendable); open sign-ups are given up
+    (`cancel_signups`): places to come are freed for the waitlist, participation not yet
+    confirmed is turned down with a reason the resident is told."""
+    authorize(staff, resident.community, Staff.COORDINATOR)
+    now = now or utcnow()
+    balance = ledger.balance(resident.account_id)
+    signups = open_signups(resident)
+    if (balance > 0 and points not in (RETURN_POINTS, KEEP_POINTS)) or (signups and not cancel_signups):
+        raise DecisionNeeded(balance=balance, signups=len(signups))
+    with db.atomic():
+        for signup in signups:
+            if signup.activity.starts_at > now:
+                activities.cancel(resident, signup.activity, staff=staff, now=now)
+            else:
+                _decide(staff, signup, Signup.REJECTED, "账户已注销 / account closed")
+        if balance > 0 and points == RETURN_POINTS:
+            ledger.transfer(resident.account_id, resident.community.issuer_id, balance, kind=Transfer.ADJUSTMENT,
+                            memo="账户注销，积分退回社区 / account closed, points returned", actor=f"staff:{staff.id}",
+                            idempotency_key=f"close:resident:{resident.id}")
+        return close_resident(staff, resident)

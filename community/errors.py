@@ -65,6 +65,10 @@ class TooManyCheckInAttempts(CommunityError):
     """Too many wrong check-in codes; the activity's staff can still confirm that you took part."""
 
 
+class DecisionNeeded(CommunityError):
+    """Before closing the account, decide what happens to its points and to its sign-ups."""
+
+
 class NotStartedYet(CommunityError):
     """This activity has not started yet: participation is confirmed once it has begun."""
 

@@ -92,6 +92,7 @@ EXPECTED = {
     "activities.edit": COORDINATOR_HERE,
     "activities.cancel": COORDINATOR_HERE,
     "activities.close": COORDINATOR_HERE,
+    "activities.reopen": COORDINATOR_HERE,
     "activities.join": COORDINATOR_HERE,
     "activities.cancel_signup": COORDINATOR_HERE,
     "activities.confirm_roster": COORDINATOR_HERE,

@@ -158,6 +158,17 @@ def close(activity_id):
     return redirect(url_for(".show", activity_id=activity.id))
 
 
+@bp.post("/<int:activity_id>/reopen")
+@roles_required(COORDINATOR)
+def reopen(activity_id):
+    """Open a closed activity to sign-ups again."""
+    activity = _activity_for_staff(activity_id)
+    if ActionForm().validate_on_submit():
+        service.reopen_activity(current_staff(), activity)
+        flash(_("Sign-ups are open again."), "success")
+    return redirect(url_for(".show", activity_id=activity.id))
+
+
 @bp.post("/<int:activity_id>/join")
 @roles_required(COORDINATOR)
 def join(activity_id):

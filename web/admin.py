@@ -59,6 +59,7 @@ SENTENCES = {
     "activity.edit": _l("changed activity %(target)s"),
     "activity.cancel": _l("cancelled activity %(target)s: %(reason)s"),
     "activity.close": _l("closed sign-ups of activity %(target)s"),
+    "activity.reopen": _l("reopened sign-ups of activity %(target)s"),
     "announcement.send": _l("sent an announcement to %(to)s residents: %(text)s"),
     "goods.create": _l("put goods %(target)s on sale at %(points)s points"),
     "goods.edit": _l("changed goods %(target)s (%(points)s points)"),

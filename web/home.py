@@ -1,14 +1,21 @@
-"""The staff home page."""
+"""The staff home page: a coordinator's day, a clerk's counter."""
 
-from flask import Blueprint, render_template
+import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, render_template
 from flask_login import login_required
 
+from catalog.reports import community_totals, local_bounds, stock_levels
 from community import Staff
-from community.awards import pending_for
+from community.activities import activities_between
+from community.awards import awaiting_second_confirmation, pending_for
 from community.notices import failed_notices
 from community.people import visible_communities
+from ledger.models import to_local, utcnow
 
 from .auth import current_staff
+from .goods import LOW_STOCK
 
 bp = Blueprint("home", __name__)
 
@@ -16,10 +23,24 @@ bp = Blueprint("home", __name__)
 @bp.get("/")
 @login_required
 def index():
-    """Where a staff member starts: what needs doing in their communities."""
+    """Where a staff member starts: for coordinators, their day — today's and this week's
+    activities, what waits for a decision, low stock, undelivered notices, the week's points."""
     staff = current_staff()
     if staff.role == Staff.CLERK:
-        return render_template("home.html", pending=[], failed=[])
+        return render_template("home.html")
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
     communities = visible_communities(staff)
-    return render_template("home.html", pending=pending_for(communities, limit=20),
-                           failed=failed_notices(communities))
+    today = to_local(utcnow(), zone).date()
+    monday = today - datetime.timedelta(days=today.weekday())
+    day_start, day_end = local_bounds(today, today, zone)
+    week_start, week_end = local_bounds(monday, monday + datetime.timedelta(days=6), zone)
+    coming = activities_between(communities, day_start, week_end)
+    pending = pending_for(communities, limit=20)
+    _, week = community_totals(communities, week_start, week_end, LOW_STOCK)
+    return render_template(
+        "home.html", today=[a for a in coming if a.starts_at < day_end],
+        later=[a for a in coming if a.starts_at >= day_end], pending=pending,
+        progress={s.id: awaiting_second_confirmation(s) for s in pending},
+        low=[g for g in stock_levels(communities) if g.stock <= LOW_STOCK], failed=failed_notices(communities),
+        week=week,
+    )

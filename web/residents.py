@@ -5,7 +5,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 import ledger
-from community import Community, CommunityError, Signup, Staff
+from community import Community, CommunityError, Signup, Staff, awards
 from community import people as service
 
 from .auth import current_staff, roles_required
@@ -100,12 +100,16 @@ def show(resident_id):
     )
 
 
-@bp.post("/<int:resident_id>/close")
+@bp.route("/<int:resident_id>/close", methods=["GET", "POST"])
 @roles_required(COORDINATOR)
 def close(resident_id):
-    """Close a resident's account (history stays)."""
+    """Close a resident's account after saying what it means and deciding about its points and
+    sign-ups (history stays)."""
     resident = _resident_for_staff(resident_id)
-    if ActionForm().validate_on_submit():
-        service.close_resident(current_staff(), resident)
+    if request.method == "POST" and ActionForm().validate_on_submit():
+        awards.close_account(current_staff(), resident, points=request.form.get("points") or None,
+                             cancel_signups=request.form.get("signups") == "cancel")
         flash(_("The resident's account is closed."), "success")
-    return redirect(url_for(".show", resident_id=resident.id))
+        return redirect(url_for(".show", resident_id=resident.id))
+    return render_template("residents/close.html", resident=resident, balance=ledger.balance(resident.account_id),
+                           signups=awards.open_signups(resident), form=ActionForm())

@@ -74,6 +74,12 @@ def goods_for(community, active_only=True):
     return list(query.order_by(Goods.name_zh, Goods.id))
 
 
+def movements_of(goods, limit=200):
+    """A goods item's stock movements, newest first."""
+    return list(StockMovement.select().where(StockMovement.goods == goods.id)
+                .order_by(StockMovement.id.desc()).limit(limit))
+
+
 def move_stock(goods_id, quantity, kind, reason="", staff=None):
     """Record a stock movement and apply it; the stock never goes below zero (one statement)."""
     query = Goods.update(stock=Goods.stock + quantity).where(Goods.id == goods_id)

@@ -11,6 +11,7 @@ import phonenumbers
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import IntegrityError
+from pypinyin import lazy_pinyin
 
 import ledger
 from ledger import Account, db
@@ -262,6 +263,17 @@ def ensure_active(resident):
         raise ResidentClosed()
 
 
+def by_name(resident):
+    """Sort key: the name as a Chinese list is ordered, by pinyin (陈 before 王), then the name."""
+    return ("".join(lazy_pinyin(resident.display_name)).lower(), resident.display_name, resident.id)
+
+
+def by_unit(resident):
+    """Sort key: building and unit as people count them (2 before 10), then the name."""
+    parts = re.split(r"(\d+)", resident.unit_label or "")
+    return ([int(p) if p.isdigit() else p for p in parts], by_name(resident))
+
+
 def search_residents(staff, text="", limit=50, region="CN"):
     """Search residents visible to `staff` by name, building or unit, or any part of the phone
     number (three digits or more)."""
@@ -275,7 +287,8 @@ def search_residents(staff, text="", limit=50, region="CN"):
         if len(digits) >= 3:
             condition |= Resident.phone.contains(digits)
         query = query.where(condition)
-    return list(query.order_by(Resident.display_name, Resident.id).limit(limit))
+    query = query.order_by(Resident.display_name, Resident.id)
+    return list(query.limit(limit) if limit else query)
 
 
 def update_resident(staff, resident, **changes):

@@ -265,3 +265,21 @@ def test_the_a6_card_prints_on_an_a6_page(app, live_server, page, shop, tmp_path
     sizes = [tuple(round(float(v) / 72 * 25.4) for v in box.split()[2:4])
              for box in re.findall(rb"/MediaBox\s*\[([^\]]+)\]", pdf)]
     assert sizes and all(size == (105, 148) for size in sizes), sizes
+
+
+def test_the_residents_list_reads_on_a_phone(app, live_server, page, tmp_path):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="coord")
+        for n, name in enumerate(("欧阳秀英", "陈桂兰", "王伯")):
+            make.resident(place.north, name, unit_label=f"{n + 2}号楼1单元")
+    log_in(page, live_server, "coord")
+    page.goto(f"{live_server}/residents/")
+    page.screenshot(path=str(os.environ.get("LINLI_SCREENSHOTS", tmp_path)) + "/residents-390.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off the screen
+    names = page.locator("td[data-label='姓名']")
+    assert names.count() == 3
+    for cell in names.all():
+        box, text = cell.bounding_box(), cell.inner_text()
+        line = page.evaluate("(el) => parseFloat(getComputedStyle(el).lineHeight) || 24", cell.element_handle())
+        assert box["height"] < 2 * line, f"{text!r} wraps onto several lines"

@@ -116,6 +116,7 @@ EXPECTED = {
     "goods.new": COORDINATOR_ANYWHERE,
     "goods.edit": COORDINATOR_HERE,
     "goods.stock": COORDINATOR_HERE,
+    "goods.movements": COORDINATOR_HERE,
     "counter.index": COUNTER,
     "counter.scan": COUNTER,
     "counter.confirm": COUNTER,  # POST /counter/checkout

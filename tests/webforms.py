@@ -251,8 +251,8 @@ class Browser:
         data = MultiDict(data)
         if form.method == "post":
             response = self.client.post(target, data=data, follow_redirects=follow_redirects)
-        else:
-            response = self.client.get(target, query_string=data, follow_redirects=follow_redirects)
+        else:  # a GET form replaces the query string of its address, as browsers do
+            response = self.client.get(target.split("?")[0], query_string=data, follow_redirects=follow_redirects)
         self.response = response
         if follow_redirects or response.status_code < 300 or response.status_code >= 400:
             self.url = response.request.path

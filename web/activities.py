@@ -39,7 +39,10 @@ def _fill_choices(form):
 def index():
     """Every activity in the staff member's communities."""
     activities = service.activities_for(visible_communities(current_staff()))
-    return render_template("activities/index.html", activities=activities)
+    now = utcnow()
+    upcoming = sorted((a for a in activities if a.ends_at > now), key=lambda a: (a.starts_at, a.id))
+    return render_template("activities/index.html", upcoming=upcoming,
+                           past=[a for a in activities if a.ends_at <= now])
 
 
 @bp.route("/new", methods=["GET", "POST"])

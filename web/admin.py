@@ -1,12 +1,14 @@
 """Admin pages: point rules and the audit log."""
 
 import json
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import ledger
+from catalog.reports import local_bounds
 from community import CommunityError, Staff
 from community.audit import audit_log
 from community.rules import current_rules, rule_history, set_rule
@@ -14,7 +16,7 @@ from community.rules import current_rules, rule_history, set_rule
 from .auth import current_staff, roles_required
 from .forms import RuleForm
 from .i18n import category_name, error_message
-from .util import once
+from .util import once, parse_day
 
 bp = Blueprint("admin", __name__)
 
@@ -94,11 +96,27 @@ def sentence(event):
     return str(template) % params if template is not None else f"{event.action} {event.target}"
 
 
+class _Blanks(dict):
+    """Every parameter of a sentence as "…", to name the kind of action in a filter."""
+
+    def __missing__(self, key):
+        return "…"
+
+
 @bp.get("/audit")
 @roles_required(Staff.ADMIN)
 def audit():
-    """Every staff action, newest first."""
-    before = request.args.get("before", type=int)
-    events = audit_log(limit=100, before=before)
-    return render_template("admin/audit.html", events=events, sentence=sentence,
+    """Every staff action, newest first; by person, action and day."""
+    args = request.args
+    staff_id = args.get("staff", type=int)
+    action = args.get("action") if args.get("action") in SENTENCES else None
+    day = parse_day(args.get("day", ""))
+    start, end = local_bounds(day, day, ZoneInfo(current_app.config["TIMEZONE"])) if day else (None, None)
+    events = audit_log(limit=100, before=args.get("before", type=int), staff_id=staff_id, action=action,
+                       start=start, end=end)
+    filters = {"staff": staff_id or "", "action": action or "", "day": day.isoformat() if day else ""}
+    return render_template("admin/audit.html", events=events, sentence=sentence, filters=filters,
+                           people=Staff.select().order_by(Staff.username),
+                           actions=sorted(((key, str(text) % _Blanks()) for key, text in SENTENCES.items()),
+                                          key=lambda pair: pair[1]),
                            next_cursor=events[-1].id if len(events) == 100 else None)

@@ -1,6 +1,5 @@
 """The supermarket counter: scan (or type phone + code), fill a cart, confirm. Clerks' page."""
 
-import datetime
 import re
 import uuid
 from zoneinfo import ZoneInfo
@@ -38,7 +37,7 @@ from ledger.models import to_local, utcnow
 from .auth import current_staff, roles_required
 from .forms import ActionForm, ReasonForm
 from .i18n import error_message
-from .util import region
+from .util import parse_day, region
 
 bp = Blueprint("counter", __name__, url_prefix="/counter")
 COUNTER_ROLES = (Staff.CLERK, Staff.COORDINATOR)
@@ -236,16 +235,9 @@ def checkouts():
     everyone's in their communities."""
     staff = current_staff()
     zone = _zone()
-    day = _day(request.args.get("day", "")) or to_local(utcnow(), zone).date()
+    day = parse_day(request.args.get("day", "")) or to_local(utcnow(), zone).date()
     mine_only = staff.role == Staff.CLERK
     redemptions = recent_checkouts(visible_communities(staff), day=day, clerk=staff if mine_only else None,
                                    zone=zone)
     return render_template("counter/checkouts.html", redemptions=redemptions, mask=mask_phone, day=day,
                            mine_only=mine_only, total=sum(r.total for r in redemptions if r.status == Redemption.DONE))
-
-
-def _day(text):
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        return None

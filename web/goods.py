@@ -5,7 +5,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 import ledger
-from catalog.goods import adjust_stock, create_goods, edit_goods, get_goods, goods_for, receive_stock
+from catalog.goods import adjust_stock, create_goods, edit_goods, get_goods, goods_for, movements_of, receive_stock
 from community import Community, CommunityError, Staff
 from community.people import can_act, visible_communities
 
@@ -80,6 +80,14 @@ def edit(goods_id):
             flash(_("Saved."), "success")
             return redirect(url_for(".index"))
     return render_template("goods/form.html", form=form, goods=goods)
+
+
+@bp.get("/<int:goods_id>/movements")
+@roles_required(COORDINATOR)
+def movements(goods_id):
+    """Every change to a goods item's stock: deliveries, corrections, checkouts, returns."""
+    goods = _goods_for_staff(goods_id)
+    return render_template("goods/movements.html", goods=goods, movements=movements_of(goods))
 
 
 @bp.post("/<int:goods_id>/stock")

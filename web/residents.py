@@ -16,6 +16,7 @@ from .util import community_choices, find_residents, once, region
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 COORDINATOR = Staff.COORDINATOR
 PAGE = 20
+LIST_PAGE = 50
 
 
 def _resident_for_staff(resident_id):
@@ -30,8 +31,12 @@ def _resident_for_staff(resident_id):
 def index():
     """Search residents by name, building or unit, part of the phone number, or member card."""
     q = request.args.get("q", "")[:60]
-    residents = find_residents(q)
-    return render_template("residents/index.html", residents=residents, q=q, mask=service.mask_phone,
+    sort = "unit" if request.args.get("sort") == "unit" else "name"
+    found = sorted(find_residents(q, limit=None), key=service.by_unit if sort == "unit" else service.by_name)
+    pages = max(1, -(-len(found) // LIST_PAGE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    return render_template("residents/index.html", residents=found[(page - 1) * LIST_PAGE:page * LIST_PAGE],
+                           count=len(found), page=page, pages=pages, q=q, sort=sort, mask=service.mask_phone,
                            communities=service.visible_communities(current_staff()))
 
 

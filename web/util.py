@@ -1,6 +1,7 @@
 """Small helpers the page modules share: time zones, the communities a user may pick, and
 carrying out a create form once."""
 
+import datetime
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,14 @@ def to_local(utc):
 def community_choices(language):
     """(id, name) pairs of the communities the current staff member works in."""
     return choices((c.id, f"{c.name(language)} ({c.code})") for c in visible_communities(current_staff()))
+
+
+def parse_day(text):
+    """A date typed as YYYY-MM-DD (a date field), or None."""
+    try:
+        return datetime.date.fromisoformat(text or "")
+    except ValueError:
+        return None
 
 
 def region():

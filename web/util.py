@@ -1,5 +1,5 @@
-"""Small helpers the page modules share: time zones, the communities a user may pick, and
-carrying out a create form once."""
+"""Small helpers the page modules share: time zones and dates, the communities a user may pick,
+the residents a picker offers, and carrying out a create form once."""
 
 import datetime
 import uuid

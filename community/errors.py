@@ -25,6 +25,10 @@ class ResidentNotFound(CommunityError):
     """No such resident."""
 
 
+class SeveralResidents(CommunityError):
+    """Several residents match: %(names)s. Type more of the name, the unit or the phone number."""
+
+
 class ResidentClosed(CommunityError):
     """This resident's account is closed."""
 

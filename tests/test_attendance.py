@@ -107,3 +107,26 @@ def test_the_picker_finds_by_name_unit_phone_fragment_and_card(app, client):
     with app.app_context():
         assert balance(elder) == 100 and ledger.Transfer.select().count() == 1
         assert Signup.get(Signup.resident == elder.id).state == Signup.CONFIRMED
+
+
+def test_the_deed_and_sign_up_forms_find_a_resident_as_the_picker_does(app, client):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="coord")
+        elder = make.resident(place.north, "陈桂兰", unit_label="5号楼2单元")
+        make.resident(place.north, "陈建国", unit_label="7号楼1单元")
+        activity = make.activity(make.coordinator(place.north), place.north)
+    browser = Browser(client)
+    browser.login("coord")
+    browser.get("/awards/new")
+    several = browser.submit(has="note", phone="陈", category="volunteering", note="扫楼道").get_data(as_text=True)
+    assert "有几位居民都符合" in several and "陈桂兰（5号楼2单元）" in several
+    with app.app_context():
+        assert Signup.select().count() == 0
+    browser.get("/awards/new")
+    browser.submit(has="note", phone="桂兰", category="volunteering", note="扫楼道")
+    browser.get(f"/activities/{activity.id}")
+    browser.submit(has="phone", phone="7号楼")
+    with app.app_context():
+        assert balance(elder) == 100
+        assert [s.resident.display_name for s in Signup.select().where(Signup.activity == activity.id)] == ["陈建国"]

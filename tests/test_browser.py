@@ -93,7 +93,7 @@ def test_coordinator_confirms_a_resident_and_sees_the_balance(app, live_server, 
     activity = Activity.get(Activity.title == "楼道安全检查")
     assert page.url.endswith(f"/activities/{activity.id}")
 
-    page.get_by_label("居民手机号").fill("13800138000")
+    page.get_by_label("居民：姓名、楼栋单元、手机号或积分卡").fill("13800138000")
     page.get_by_role("button", name="报名", exact=True).click()
     page.get_by_text("报名成功").wait_for()
     assert page.locator("#not-started").is_visible() and page.get_by_label("确认 林阿姨").count() == 0

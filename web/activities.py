@@ -7,15 +7,14 @@ from flask_babel import gettext as _
 from community import Community, CommunityError, Resident, Signup, Staff
 from community import activities as service
 from community.awards import awaiting_second_confirmation, decide_roster, record_attendance
-from community.errors import ResidentNotFound
-from community.people import can_act, find_resident, mask_phone, visible_communities
+from community.people import can_act, mask_phone, visible_communities
 from community.rules import current_rules
 from ledger.models import utcnow
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm, ActivityForm, JoinForm, OptionalReasonForm, choices
 from .i18n import error_message
-from .util import community_choices, find_residents, once, region, to_local, to_utc
+from .util import community_choices, find_residents, once, one_resident, to_local, to_utc
 
 bp = Blueprint("activities", __name__, url_prefix="/activities")
 COORDINATOR = Staff.COORDINATOR
@@ -179,9 +178,7 @@ def join(activity_id):
     activity = _activity_for_staff(activity_id)
     form = JoinForm()
     if form.validate_on_submit():
-        resident = find_resident(phone=form.phone.data, region=region())
-        if resident is None:
-            raise ResidentNotFound()
+        resident = one_resident(form.phone.data)
         done = once("signup.join", lambda: service.join(resident, activity, staff=current_staff()))
         if not done.repeated:
             flash(_("Signed up.") if done.made.state == Signup.SIGNED_UP

@@ -6,13 +6,12 @@ from flask_babel import gettext as _
 
 from community import Signup, Staff
 from community import awards as service
-from community.errors import ResidentNotFound
-from community.people import can_act, find_resident, visible_communities
+from community.people import can_act, visible_communities
 from community.rules import current_rules
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm, DeedForm, ReasonForm, choices
-from .util import once, region
+from .util import once, one_resident
 
 bp = Blueprint("awards", __name__, url_prefix="/awards")
 COORDINATOR = Staff.COORDINATOR
@@ -54,9 +53,7 @@ def new():
     form = DeedForm()
     form.category.choices = choices((r.category, r.name(str(get_locale()))) for r in current_rules())
     if form.validate_on_submit():
-        resident = find_resident(phone=form.phone.data, region=region())
-        if resident is None:
-            raise ResidentNotFound()
+        resident = one_resident(form.phone.data)
         done = once("deed.record", lambda: service.record_deed(current_staff(), resident, form.category.data,
                                                                form.note.data))
         if not done.repeated:

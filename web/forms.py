@@ -52,12 +52,15 @@ class OptionalReasonForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
 
 
+PICKER = _l("Resident: name, building or unit, phone number or card")
+
+
 class JoinForm(FlaskForm):
-    phone = StringField(_l("Resident's phone number"), validators=[DataRequired(), Length(max=32)])
+    phone = StringField(PICKER, validators=[DataRequired(), Length(max=60)])
 
 
 class DeedForm(FlaskForm):
-    phone = StringField(_l("Resident's phone number"), validators=[DataRequired(), Length(max=32)])
+    phone = StringField(PICKER, validators=[DataRequired(), Length(max=60)])
     category = SelectField(_l("Category"))
     note = StringField(_l("What happened"), validators=[DataRequired(), Length(max=200)])
 

@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 
 from catalog.cards import find_card, is_card_code
 from community import CommunityError
-from community.people import can_act, search_residents, visible_communities
+from community.errors import ResidentNotFound, SeveralResidents
+from community.people import can_act, find_resident, search_residents, visible_communities
 from community.submissions import KEY, submit_once
 from ledger import models as times
 
@@ -73,3 +74,18 @@ def find_residents(text, limit=50):
             return []
         return [resident] if can_act(staff, resident.community, staff.role) else []
     return search_residents(staff, text, limit=limit, region=region())
+
+
+def one_resident(text):
+    """The one resident a picker field names: by full phone number, else the only match of
+    find_residents; or the error that says none or several match."""
+    resident = find_resident(phone=(text or "")[:32], region=region())
+    if resident is not None:
+        return resident
+    found = find_residents(text, limit=6)
+    if not found:
+        raise ResidentNotFound()
+    if len(found) > 1:
+        raise SeveralResidents(names="、".join(
+            f"{r.display_name}（{r.unit_label}）" if r.unit_label else r.display_name for r in found[:5]))
+    return found[0]

@@ -85,7 +85,7 @@ class PointRule(BaseModel):
         indexes = ((("category", "version"), True),)
 
     def name(self, language):
-        return self.name_en if language == "en" else self.name_zh
+        return (self.name_en or self.name_zh) if language == "en" else self.name_zh
 
 
 class Activity(BaseModel):

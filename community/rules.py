@@ -1,6 +1,9 @@
 """Point rules: what each category of community work is worth, versioned."""
 
+import re
+
 from peewee import IntegrityError, fn
+from pypinyin import lazy_pinyin
 
 import ledger
 from ledger import db
@@ -68,18 +71,35 @@ def rule_history(category):
     )
 
 
+def new_category_key(name_zh, name_en=None):
+    """A key for a new category, made from its names (清洁 → qingjie) so nobody types one."""
+    words = name_en if name_en and name_en.isascii() else " ".join(lazy_pinyin(name_zh or ""))
+    base = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")[:24] or "category"
+    key, n = base, 1
+    while current_rule_or_none(key) is not None:
+        n += 1
+        key = f"{base}_{n}"
+    return key
+
+
 def set_rule(staff, category, points, confirmations_required, name_zh=None, name_en=None):
-    """Add a new version of a rule (admins only); later confirmations use it, earlier ones keep theirs."""
+    """Add a new version of a rule (admins only); later confirmations use it, earlier ones keep theirs.
+    Without a category this adds a new one, named in Chinese (English optional), its key made up."""
     authorize(staff, None, Staff.ADMIN)
     ledger.check_amount(points)
     if confirmations_required not in (1, 2):
         raise InvalidInput("a rule needs one or two confirmations")
+    name_zh, name_en = (name_zh or "").strip()[:40], (name_en or "").strip()[:40]
     category = (category or "").strip().lower()
+    if not category:
+        if not name_zh:
+            raise InvalidInput("a new category needs a Chinese name")
+        category = new_category_key(name_zh, name_en)
     if not category.isascii() or not category.replace("_", "").isalnum() or len(category) > 30:
         raise InvalidInput("a category is a short latin word, such as rescue")
     previous = current_rule_or_none(category)
-    if previous is None and not (name_zh and name_en):
-        raise InvalidInput("a new category needs a Chinese and an English name")
+    if previous is None and not name_zh:
+        raise InvalidInput("a new category needs a Chinese name")
     for _ in range(5):
         previous = current_rule_or_none(category)
         try:
@@ -89,8 +109,8 @@ def set_rule(staff, category, points, confirmations_required, name_zh=None, name
                     version=(previous.version + 1) if previous else 1,
                     points=points,
                     confirmations_required=confirmations_required,
-                    name_zh=(name_zh or previous.name_zh).strip()[:40],
-                    name_en=(name_en or previous.name_en).strip()[:40],
+                    name_zh=name_zh or previous.name_zh,
+                    name_en=name_en or (previous.name_en if previous else ""),
                     created_by=staff,
                 )
                 record(staff, "rule.set", f"rule:{category}", {"version": rule.version, "points": points})

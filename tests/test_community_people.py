@@ -297,12 +297,20 @@ def test_set_rule_adds_a_version(place):
     assert PointRule.get((PointRule.category == "volunteering") & (PointRule.version == 1)).points == 100
 
 
-def test_a_new_category_needs_both_names(place):
+def test_a_new_category_needs_a_chinese_name_and_gets_its_key_made_up(place):
     boss = f.admin()
     with pytest.raises(errors.InvalidInput):
         rules.set_rule(boss, "cleanup", 50, 1)
+    with pytest.raises(errors.InvalidInput):
+        rules.set_rule(boss, None, 50, 1, name_en="Clean-up")
     rule = rules.set_rule(boss, "cleanup", 50, 1, name_zh="清洁", name_en="Clean-up")
     assert (rule.version, rule.name_en) == (1, "Clean-up")
+    # Chinese only: the key comes from the pinyin, and English readers see the Chinese name.
+    first = rules.set_rule(boss, None, 80, 1, name_zh="扶老助残")
+    again = rules.set_rule(boss, "", 90, 1, name_zh="扶老助残")
+    assert (first.category, first.version, first.name("en")) == ("fu_lao_zhu_can", 1, "扶老助残")
+    assert (again.category, again.version) == ("fu_lao_zhu_can_2", 1)
+    assert rules.set_rule(boss, None, 60, 1, name_zh="巡逻", name_en="Night patrol").category == "night_patrol"
 
 
 @pytest.mark.parametrize(
@@ -315,7 +323,6 @@ def test_a_new_category_needs_both_names(place):
         ("volunteering", 100, 0, errors.InvalidInput),
         ("救援", 100, 1, errors.InvalidInput),
         ("two words", 100, 1, errors.InvalidInput),
-        ("", 100, 1, errors.InvalidInput),
     ],
 )
 def test_set_rule_refuses_bad_rules(place, category, points, confirmations, error):

@@ -135,7 +135,7 @@ CREATE_FORMS = {
     "card": ("coord", "/cards/residents/{resident}", {}, {}, {"cards": 1}),
     "cards": ("coord", "/cards/communities/{community}", {"has": "form_key"}, {}, {"cards": 2}),
     "rule": ("root", "/rules", {"has": "points"},
-             dict(category="cleaning", points="0.5", name_zh="清洁", name_en="Cleaning"), {"rules": 1}),
+             dict(category="", points="0.5", name_zh="清洁"), {"rules": 1}),
 }
 
 

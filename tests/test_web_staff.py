@@ -276,6 +276,22 @@ def test_an_admin_changes_a_rule_and_only_later_confirmations_use_it(client, wor
     assert "把“志愿服务”设为 1.5 积分（第 2 版）" in audit and "rule.set" not in audit and "{&#34;" not in audit
 
 
+def test_an_admin_adds_a_category_in_chinese_only_and_the_activity_form_offers_it(client, world, app):
+    admin = as_role(client, world, "admin")
+    page = admin.get("/rules").get_data(as_text=True)
+    assert "(rescue)" not in page and "新类别" in page
+    refused = admin.submit(has="points", category="", points="0.8").get_data(as_text=True)
+    assert "新类别需要中文名称" in refused
+    admin.submit(has="points", category="", points="0.8", name_zh="扶老助残")
+    rule = current_rule("fu_lao_zhu_can")
+    assert (rule.points, rule.name_zh, rule.name_en) == (80, "扶老助残", "")
+    admin.logout()
+    coordinator = as_role(client, world, "coordinator")
+    coordinator.get("/activities/new")
+    category = next(f for f in coordinator.find(has="title").fields if f.name == "category")
+    assert ("fu_lao_zhu_can", "扶老助残") in {(value, label) for value, label, _ in category.options}
+
+
 def test_a_staff_member_cannot_confirm_their_own_participation(client, world, app):
     resident = world["residents"][2]
     with app.app_context():

@@ -15,7 +15,7 @@ from community.rules import current_rules, rule_history, set_rule
 
 from .auth import current_staff, roles_required
 from .forms import RuleForm
-from .i18n import category_name, error_message
+from .i18n import category_name, error_message, select_locale
 from .util import once, parse_day
 
 bp = Blueprint("admin", __name__)
@@ -26,7 +26,12 @@ bp = Blueprint("admin", __name__)
 def rules():
     """Point rules: what each category is worth; a change applies to later confirmations."""
     form = RuleForm()
-    if form.validate_on_submit():
+    form.category.choices = [(r.category, r.name(select_locale())) for r in current_rules()] + [
+        ("", _("New category (name it below)"))]
+    valid = form.validate_on_submit()
+    if valid and not form.category.data and not (form.name_zh.data or "").strip():
+        form.name_zh.errors.append(_("A new category needs a Chinese name."))
+    elif valid:
         try:
             done = once("rule.set", lambda: set_rule(
                 current_staff(), form.category.data, ledger.parse_amount(form.points.data),

@@ -76,7 +76,7 @@ class ResidentForm(FlaskForm):
 
 
 class RuleForm(FlaskForm):
-    category = StringField(_l("Category"), validators=[DataRequired(), Length(max=30)])
+    category = SelectField(_l("Category"), validate_choice=False)
     points = StringField(_l("Points"), validators=[DataRequired(), Length(max=20)])
     confirmations_required = SelectField(_l("Confirmations needed"), coerce=int,
                                          choices=choices([(1, "1"), (2, "2")]))

@@ -7,6 +7,7 @@ import ledger
 from catalog.models import Goods, Redemption
 from community import Activity, Community, Resident, Signup, Staff
 from community.people import authenticate, create_community
+from ledger.models import Transfer
 
 
 def test_create_staff_with_a_role_in_a_community(runner, app):
@@ -93,6 +94,9 @@ def test_demo_data_builds_a_living_district_once(runner, app):
         assert Signup.select().where(Signup.state == Signup.CONFIRMED).count() > 0
         assert Goods.select().count() == 10 and Redemption.select().count() > 0
         assert ledger.verify().ok
+        # The report's chart shows a living district: awards in most of the past eight weeks.
+        awards = Transfer.select().where(Transfer.kind == Transfer.AWARD)
+        assert len({t.created_at.isocalendar()[:2] for t in awards}) >= 6
     again = runner.invoke(args=["demo-data"])
     assert again.exit_code != 0 and "already has residents" in again.output
     assert runner.invoke(args=["demo-data", "--if-empty"]).exit_code == 0

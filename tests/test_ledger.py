@@ -78,6 +78,22 @@ def test_an_award_moves_points_from_the_issuer_to_the_resident(accounts):
     assert ledger.verify().ok
 
 
+def test_the_past_is_written_in_order_and_the_future_is_refused(accounts):
+    import datetime
+
+    from ledger.models import happening_at, utcnow
+
+    issuer, resident, _ = accounts
+    week_ago = utcnow() - datetime.timedelta(days=7)
+    with happening_at(week_ago):
+        old = award(issuer, resident, 100, "award-old")
+    new = award(issuer, resident, 100, "award-new")
+    assert old.created_at == week_ago and new.created_at > week_ago
+    assert ledger.verify().ok
+    with pytest.raises(ValueError), happening_at(utcnow() + datetime.timedelta(minutes=1)):
+        pass
+
+
 def test_accounts_may_be_given_as_ids(accounts):
     issuer, resident, _ = accounts
     award(issuer.id, resident.id, 200, "by-id")

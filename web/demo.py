@@ -12,7 +12,7 @@ from community import Staff
 from community import activities as act
 from community.awards import confirm_participation, report_deed
 from community.people import create_community, create_staff, register_resident
-from ledger.models import utcnow
+from ledger.models import happening_at, utcnow
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑"
 GIVEN = [
@@ -68,20 +68,24 @@ def create_demo_data(seed=7):
         ))
 
     now = utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
     for c in communities:
         locals_ = [r for r in residents if r.community_id == c.id]
         first, second = coordinators[c.id]
-        for n, (category, title_zh, _title_en, place) in enumerate(ACTIVITIES):
-            for days in (-14 + n, 3 + n):
-                starts = (now + datetime.timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+        # Eight past weeks of work, confirmed when it happened, and a week of activities ahead.
+        plan = [(-7 * week - rng.randrange(1, 6), ACTIVITIES[week % len(ACTIVITIES)]) for week in range(8)]
+        plan += [(3 + n, activity) for n, activity in enumerate(ACTIVITIES)]
+        for days, (category, title_zh, _title_en, place) in plan:
+            starts = hour + datetime.timedelta(days=days)
+            with happening_at(min(starts, now) - datetime.timedelta(days=2)):
                 activity = act.create_activity(
                     first, c, title=title_zh, category=category, starts_at=starts,
                     ends_at=starts + datetime.timedelta(hours=2), capacity=8, place=place,
                 )
-                before = starts - datetime.timedelta(days=2)
-                for resident in rng.sample(locals_, 6):
-                    signup = act.join(resident, activity, now=before)
-                    if days < 0:
+                signups = [act.join(resident, activity) for resident in rng.sample(locals_, rng.randrange(4, 8))]
+            if days < 0:
+                with happening_at(starts + datetime.timedelta(hours=3)):
+                    for signup in signups:
                         confirm_participation(first, signup)
                         if category == "rescue":
                             confirm_participation(second, signup)

@@ -283,3 +283,19 @@ def test_the_residents_list_reads_on_a_phone(app, live_server, page, tmp_path):
         box, text = cell.bounding_box(), cell.inner_text()
         line = page.evaluate("(el) => parseFloat(getComputedStyle(el).lineHeight) || 24", cell.element_handle())
         assert box["height"] < 2 * line, f"{text!r} wraps onto several lines"
+
+
+def test_goods_and_reports_fit_a_phone_and_the_menu_folds(app, live_server, page, shop):
+    with app.app_context():
+        make.coordinator(Goods.get_by_id(shop[1].id).community, username="desk")
+    log_in(page, live_server, "desk")
+    menu = page.get_by_role("link", name="商品")
+    assert not menu.is_visible()  # folded behind the menu button
+    page.get_by_text("菜单").click()
+    menu.click()
+    page.wait_for_url(f"{live_server}/goods/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"{live_server}/reports/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    chart = page.locator("#points-chart").bounding_box()
+    assert chart["x"] + chart["width"] <= 390  # the latest week is on screen

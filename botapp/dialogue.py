@@ -5,7 +5,7 @@ command words a resident would type by SMS, so both channels run the same code p
 """
 
 import json
-import unicodedata
+import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -19,39 +19,35 @@ from catalog.models import CounterCode
 from catalog.reports import what_for
 from community import CommunityError, Resident
 from community import activities as act
-from community.errors import ResidentClosed
-from community.people import communities, find_resident, register_resident
+from community.errors import ActivityNotFound, ResidentClosed
+from community.people import communities, find_resident, register_resident, rename_self
 from ledger import db
 from ledger.models import to_local, utcnow
 
+from .grammar import clean, name_from, number, understand
 from .models import Conversation
 from .qr import qr_png
 from .segments import fits
 
+
+def _l(msgid):
+    """Mark a message for the catalogue; it is translated where it is shown."""
+    return msgid
+
 SMS, TELEGRAM = "sms", "telegram"
 LANGUAGES = ("zh_Hans", "en")
-
-# Command words: English (any case, any width) and Chinese. Each maps to one handler.
-KEYWORDS = {
-    "HELP": "help", "?": "help", "帮助": "help",
-    "LIST": "list", "活动": "list",
-    "JOIN": "join", "报名": "join",
-    "CANCEL": "cancel", "取消": "cancel",
-    "MINE": "mine", "我的": "mine",
-    "HERE": "here", "签到": "here",
-    "BAL": "balance", "BALANCE": "balance", "积分": "balance",
-    "HIST": "history", "HISTORY": "history", "明细": "history",
-    "SHOP": "shop", "商品": "shop",
-    "TELEGRAM": "telegram", "绑定": "telegram",
-    "CODE": "code", "兑换码": "code", "REDEEM": "redeem",
-    "LANG": "language", "中文": "chinese", "ENGLISH": "english",
-    "STOP": "stop", "UNSUBSCRIBE": "stop", "退订": "stop",
-    "START": "start", "订阅": "start",
-    "MORE": "more", "更多": "more",
-}
-_CHINESE_KEYWORDS = sorted((k for k in KEYWORDS if not k.isascii()), key=len, reverse=True)
-MAX_TEXT = 1600
 HISTORY_LINES = 5
+HISTORY_PAGES = 4  # 更多 pages back through the passbook, five lines a page, up to 20 lines
+
+#: What each number of the menu does (0 always shows the menu again).
+MENU = (("list", _l("activities")), ("mine", _l("my sign-ups")), ("history", _l("history")),
+        ("code", _l("counter code")), ("shop", _l("goods")), ("rename", _l("change name")))
+
+
+def parse(text):
+    """The intent of a message and its argument: ("join", "A12") for 报名：A12."""
+    intent, argument, _cleaned = understand(text)
+    return intent, argument
 
 
 @dataclass(frozen=True)
@@ -75,21 +71,6 @@ class Reply:
 
     def full_text(self):
         return "\n".join([self.text, *self.lines]).strip()
-
-
-def parse(text):
-    """Split a message into (command, argument), folding case and full-width characters."""
-    cleaned = unicodedata.normalize("NFKC", text or "")
-    cleaned = "".join(ch for ch in cleaned if ch.isprintable() or ch.isspace())
-    cleaned = " ".join(cleaned.split())[:MAX_TEXT]
-    for word in _CHINESE_KEYWORDS:
-        if cleaned.startswith(word):
-            return KEYWORDS[word], cleaned[len(word):].strip()
-    head, _, rest = cleaned.partition(" ")
-    command = KEYWORDS.get(head.upper())
-    if command is None:
-        return None, cleaned
-    return command, rest.strip()
 
 
 #: Longest names, titles and places quoted in a reply, so every reply fits its SMS budget.
@@ -171,6 +152,15 @@ class Dialogue:
         resident = self.resident_for(channel, address)
         return bool(resident and resident.phone)
 
+    def language_of(self, channel, address):
+        resident = self.resident_for(channel, address)
+        return resident.language if resident else self.conversation(channel, address).language
+
+    def opted_out_number(self, phone):
+        """Tell whether this number said STOP (or staff recorded that it did)."""
+        resident = self.resident_for(SMS, phone)
+        return self.conversation(SMS, phone).opted_out or bool(resident and resident.sms_opt_out)
+
     def resident_for(self, channel, address):
         if channel == SMS:
             return find_resident(phone=address, region=self.region)
@@ -178,54 +168,103 @@ class Dialogue:
 
     # --- the entry point ---------------------------------------------------------------------
 
+    #: The turns of the dialogue: (conversation state, intent) → what is done. "*" is any state,
+    #: None a message without a command word, "choice" a bare number. The words of each intent
+    #: are in botapp.grammar.
+    TURNS = {
+        ("*", None): "unknown", ("*", "menu"): "menu", ("*", "help"): "menu", ("*", "yes"): "menu",
+        ("*", "no"): "menu", ("*", "choice"): "choose", ("*", "list"): "list", ("*", "join"): "join",
+        ("*", "cancel"): "cancel", ("*", "mine"): "mine", ("*", "here"): "here",
+        ("*", "balance"): "balance", ("*", "history"): "history", ("*", "shop"): "shop",
+        ("*", "code"): "code", ("*", "redeem"): "redeem", ("*", "telegram"): "telegram",
+        ("*", "language"): "language", ("*", "rename"): "rename",
+        ("awaiting_join", "choice"): "join", ("awaiting_join", None): "join",
+        ("awaiting_cancel", "choice"): "cancel", ("awaiting_cancel", None): "cancel",
+        ("confirm_cancel", "yes"): "cancel_confirmed", ("confirm_cancel", "no"): "cancel_kept",
+        ("awaiting_checkin", "choice"): "here", ("awaiting_checkin", None): "here",
+        ("renaming", None): "new_name", ("renaming", "choice"): "new_name",
+        ("confirm_rename", "yes"): "rename_confirmed", ("confirm_rename", "no"): "rename",
+        ("confirm_rename", None): "new_name",
+    }
+    #: States that asked "1 yes / 2 no".
+    CONFIRMING = ("confirm_cancel", "confirm_rename", "confirm_name")
+
     def handle(self, channel, address, text, *, now=None):
         """Answer one message from `address` on `channel`."""
         now = now or utcnow()
-        command, argument = parse(text)
+        intent, argument, cleaned = understand(text)
         conversation = self.conversation(channel, address)
         resident = self.resident_for(channel, address)
         language = resident.language if resident else conversation.language
 
         # Opting out and back in come before everything else, in any state.
-        if command == "stop":
+        if intent == "stop":
             return self.stop(conversation, resident, language)
-        if command == "start":
+        if intent == "start":
             return self.start(conversation, resident, language)
         if channel == SMS and (conversation.opted_out or (resident and resident.sms_opt_out)):
-            return Reply(silent=True, language=language)
+            return self.opted_out(conversation, language, now)
         closed = resident is not None and resident.status == Resident.CLOSED
-        if command == "more" and not closed:  # what did not fit, in any state (registration too)
+        if intent == "more" and not closed:  # what did not fit, in any state (registration too)
             return self.more(conversation, language)
-        reply = self.answer(channel, address, conversation, resident, command, argument, text, now)
+        reply = self.answer(channel, address, conversation, resident, intent, argument, cleaned, now)
         return self.page(reply, conversation) if channel == SMS else reply
 
-    def answer(self, channel, address, conversation, resident, command, argument, text, now):
+    def answer(self, channel, address, conversation, resident, intent, argument, cleaned, now):
         """The reply to one message, before SMS paging."""
         language = resident.language if resident else conversation.language
-        if command in ("chinese", "english") or (command == "language" and argument):
-            return self.switch_language(conversation, resident, command, argument)
+        if intent in ("chinese", "english") or (intent == "language" and argument):
+            return self.switch_language(conversation, resident, intent, argument)
         if resident is None:
-            return self.register(channel, address, conversation, command, argument, language, text)
+            return self.register(channel, address, conversation, intent, argument, cleaned, now)
         if resident.status == Resident.CLOSED:
             return Reply(self.error(ResidentClosed(), language), language=language)
-        if conversation.state:
+        state = conversation.state
+        if intent is None and number(cleaned) is not None:
+            digits = re.sub(r"\D", "", cleaned)
+            intent, argument = "choice", digits if digits.isascii() and digits else str(number(cleaned))
+        if state in self.CONFIRMING and intent == "choice" and argument in ("1", "2"):
+            intent = "yes" if argument == "1" else "no"
+        if intent == "choice" and argument == "0":
+            intent = "menu"
+        if channel == SMS and intent == "redeem":
+            intent = "code"  # a QR image cannot travel by SMS: six digits instead
+        turn = self.TURNS.get((state, intent)) or self.TURNS.get(("*", intent)) or "unknown"
+        if state:
             self.remember(conversation, state="")
-        if channel == SMS and command == "redeem":
-            command = "code"  # a QR image cannot travel by SMS: six digits instead
-        handler = getattr(self, f"do_{command}", None) if command else None
-        if handler is None:
-            return self.do_help(resident, "", now, conversation, unknown=bool(text.strip()))
         try:
-            return handler(resident, argument, now, conversation)
+            return getattr(self, f"do_{turn}")(resident, argument, now, conversation)
         except (CommunityError, ledger.LedgerError) as exc:
             return Reply(self.error(exc, resident.language), language=resident.language)
+
+    # --- what the conversation keeps ---------------------------------------------------------
+
+    @staticmethod
+    def kept(conversation):
+        return json.loads(conversation.data or "{}")
+
+    def keep(self, conversation, **values):
+        """Merge values into what the conversation keeps (None forgets a value)."""
+        data = {**self.kept(conversation), **values}
+        data = {key: value for key, value in data.items() if value is not None}
+        self.remember(conversation, data=json.dumps(data, ensure_ascii=False))
+
+    def offer(self, conversation, kind, items, state=""):
+        """Remember a numbered list just shown, so that a number picks from it."""
+        self.keep(conversation, list={"kind": kind, "items": items})
+        if state:
+            self.remember(conversation, state=state)
+
+    def offered(self, conversation, kind):
+        shown = self.kept(conversation).get("list") or {}
+        return shown.get("items") if shown.get("kind") == kind else None
 
     # --- SMS paging --------------------------------------------------------------------------
 
     def page(self, reply, conversation):
         """Keep an SMS reply within the segment budget; lines that do not fit wait for MORE."""
         _ = self.gettext(reply.language)
-        data = json.loads(conversation.data or "{}")
+        data = self.kept(conversation)
         if fits(reply.full_text()):
             if data.pop("more", None) is not None:
                 self.remember(conversation, data=json.dumps(data, ensure_ascii=False))
@@ -244,7 +283,7 @@ class Dialogue:
     def more(self, conversation, language):
         """The next page of what an earlier SMS reply could not hold."""
         _ = self.gettext(language)
-        waiting = json.loads(conversation.data or "{}").get("more") or []
+        waiting = self.kept(conversation).get("more") or []
         if not waiting:
             return Reply(_("Nothing more to show."), language=language)
         return self.page(Reply("", waiting, language=language), conversation)
@@ -264,53 +303,99 @@ class Dialogue:
         self.remember(conversation, opted_out=False)
         if resident is not None:
             Resident.update(sms_opt_out=False).where(Resident.id == resident.id).execute()
-        return Reply(_("Subscribed again. Reply HELP for what you can do."), language=language)
+        return Reply(_("Subscribed again. Reply 0 for the menu."), language=language)
 
-    def switch_language(self, conversation, resident, command, argument):
-        wanted = "en" if command == "english" or argument.upper().startswith("EN") else "zh_Hans"
-        if command == "language" and not argument.upper().startswith(("EN", "ZH", "CN", "中")):
+    def opted_out(self, conversation, language, now):
+        """An opted-out number that writes hears once a day how to come back; otherwise nothing."""
+        today = to_local(now, self.zone).date().isoformat()
+        if self.kept(conversation).get("told_opted_out") == today:
+            return Reply(silent=True, language=language)
+        self.keep(conversation, told_opted_out=today)
+        _ = self.gettext(language)
+        return Reply(_("You have unsubscribed from Linli SMS. Reply START to subscribe again."),
+                     language=language)
+
+    def switch_language(self, conversation, resident, intent, argument):
+        wanted = "en" if intent == "english" or argument.upper().startswith("EN") else "zh_Hans"
+        if intent == "language" and not argument.upper().startswith(("EN", "ZH", "CN", "中")):
             wanted = conversation.language if resident is None else resident.language
         self.remember(conversation, language=wanted)
-        if resident is not None:
-            Resident.update(language=wanted).where(Resident.id == resident.id).execute()
         _ = self.gettext(wanted)
-        return Reply(_("Language changed to English. Reply HELP for what you can do."), language=wanted)
+        if resident is None:
+            state = conversation.state or "awaiting_name"
+            self.remember(conversation, state=state if state != "confirm_name" else "awaiting_name")
+            return Reply(_("Language changed to English. Please reply with your name to register."),
+                         language=wanted)
+        Resident.update(language=wanted).where(Resident.id == resident.id).execute()
+        return Reply(_("Language changed to English. Reply 0 for the menu."), language=wanted)
 
     # --- registration ------------------------------------------------------------------------
 
-    def register(self, channel, address, conversation, command, argument, language, text=""):
-        """Ask a newcomer for their name (and community, where there is a choice), then register."""
+    def register(self, channel, address, conversation, intent, argument, cleaned, now):
+        """Ask a newcomer for their name, read it back, ask for the community where there is a
+        choice, then register; a command sent first is carried out afterwards."""
+        language = conversation.language
         _ = self.gettext(language)
-        data = json.loads(conversation.data or "{}")
         choices = communities()
         if not choices:
             return Reply(_("Linli is not open in your community yet."), language=language)
-        # A Chinese name may start like a command word ("我的名字是王伟"); "JOIN A1" is no name.
-        folded = " ".join(unicodedata.normalize("NFKC", text).split())
-        if command is not None and argument and not folded[:1].isascii():
-            command, argument = None, folded
-        if conversation.state == "awaiting_name" and command is None and argument:
-            name = " ".join(argument.split())
-            if not 1 <= len(name) <= 30:
-                return Reply(_("Please reply with your name (at most 30 characters)."), language=language)
-            if len(choices) == 1:
-                return self.finish_registration(channel, address, conversation, name, choices[0], language)
-            self.remember(conversation, state="awaiting_community", data=json.dumps({**data, "name": name}))
+        state, data = conversation.state, self.kept(conversation)
+        if state == "confirm_name":
+            yes = intent == "yes" or (number(cleaned) == 1)
+            no = intent == "no" or (number(cleaned) == 2)
+            if yes:
+                if len(choices) == 1:
+                    return self.finish_registration(channel, address, conversation, data["name"], choices[0], now)
+                self.remember(conversation, state="awaiting_community")
+                return self.ask_community(choices, language)
+            if no:
+                self.remember(conversation, state="awaiting_name")
+                return Reply(_("Please reply with your name, for example: 陈桂兰"), language=language)
+            state = "awaiting_name"  # they typed their name again
+        if state == "awaiting_community":
+            community = self.community_named(cleaned, choices, language)
+            if community is not None:
+                return self.finish_registration(channel, address, conversation, data.get("name", ""), community, now)
             return self.ask_community(choices, language)
-        if conversation.state == "awaiting_community":
-            picked = argument.strip().upper() if command is None else ""
-            by_code = {c.code.upper(): c for c in choices}
-            if picked.isdecimal() and picked.isascii() and 1 <= int(picked) <= len(choices):
-                by_code[picked] = choices[int(picked) - 1]
-            if picked in by_code:
-                return self.finish_registration(
-                    channel, address, conversation, data.get("name", ""), by_code[picked], language
-                )
-            return self.ask_community(choices, language)
+        name = name_from(cleaned)
+        explicit = clean(cleaned) != name  # "我叫陈桂兰" is a name even as the first message
+        if state == "awaiting_name" or (name and explicit and intent is None):
+            if name is None:
+                if intent not in (None, "yes", "no", "menu", "help") and not data.get("then"):
+                    self.keep(conversation, then=cleaned)
+                self.remember(conversation, state="awaiting_name")
+                return Reply(_("Please reply with your name, for example: 陈桂兰"), language=language)
+            self.keep(conversation, name=name)
+            self.remember(conversation, state="confirm_name")
+            return self.confirm_name(name, language)
         kept = {"phone": data["phone"]} if data.get("phone") else {}
-        self.remember(conversation, state="awaiting_name", data=json.dumps(kept))
-        return Reply(_("Welcome to Linli, the community points service. Please reply with your name "
-                       "to register."), language=language)
+        if intent not in (None, "yes", "no", "menu", "help", "start"):
+            kept["then"] = cleaned  # done once they are registered
+        self.remember(conversation, state="awaiting_name", data=json.dumps(kept, ensure_ascii=False))
+        return Reply(_("Welcome to Linli, the community points service! Please reply with your name. "
+                       "For English, reply EN."), language=language)
+
+    def confirm_name(self, name, language):
+        """Read a name back: 1 it is right, 2 write it again (buttons on Telegram)."""
+        _ = self.gettext(language)
+        return Reply(_("Your name: %(name)s. Reply 1 if it is right, 2 to write it again.", name=short(name)),
+                     buttons=[Button(_("Right"), "1"), Button(_("Write it again"), "2")], language=language)
+
+    @staticmethod
+    def community_named(text, choices, language):
+        """The community a newcomer means: its number (1, ２, 二), code, name or a unique part of it."""
+        n = number(text)
+        if n is not None:
+            return choices[n - 1] if 1 <= n <= len(choices) else None
+        wanted = clean(text).upper()
+        if not wanted:
+            return None
+        for c in choices:
+            if wanted in (c.code.upper(), c.name_zh.upper(), (c.name_en or "").upper()):
+                return c
+        matches = [c for c in choices
+                   if wanted in c.name_zh.upper() or (len(wanted) > 2 and wanted in (c.name_en or "").upper())]
+        return matches[0] if len(matches) == 1 else None
 
     def ask_community(self, choices, language):
         _ = self.gettext(language)
@@ -319,10 +404,12 @@ class Dialogue:
         return Reply(_("Which community do you live in? Reply with its number:"), lines, buttons,
                      language=language)
 
-    def finish_registration(self, channel, address, conversation, name, community, language):
+    def finish_registration(self, channel, address, conversation, name, community, now):
+        language = conversation.language
         _ = self.gettext(language)
+        data = self.kept(conversation)
         # On Telegram, a phone number the user shared as their own contact comes along.
-        phone = address if channel == SMS else json.loads(conversation.data or "{}").get("phone")
+        phone = address if channel == SMS else data.get("phone")
         telegram_id = int(address) if channel == TELEGRAM else None
         try:
             resident = register_resident(
@@ -335,9 +422,15 @@ class Dialogue:
         if conversation.opted_out:
             Resident.update(sms_opt_out=True).where(Resident.id == resident.id).execute()
         self.remember(conversation, state="", data="{}")
-        return Reply(_("Welcome, %(name)s! You are registered with %(community)s. Reply HELP for what "
-                       "you can do.", name=short(resident.display_name), community=short(community.name(language))),
-                     language=language)
+        welcome = _("Welcome, %(name)s! You are registered with %(community)s.", name=short(resident.display_name),
+                    community=short(community.name(language)))
+        if data.get("then"):  # what they asked for before registering
+            intent, argument, cleaned = understand(data["then"])
+            done = self.answer(channel, address, conversation, resident, intent, argument, cleaned, now)
+            return Reply(welcome + "\n" + done.text if done.text else welcome, done.lines, done.buttons,
+                         language=language, image=done.image)
+        menu = self.do_menu(resident, "", now, conversation)
+        return Reply(welcome, [menu.text, *menu.lines], menu.buttons, language=language)
 
     def link_telegram(self, telegram_id, phone, own_number):
         """Link a Telegram user to the resident with `phone`; only the sender's own number counts."""
@@ -371,74 +464,185 @@ class Dialogue:
 
     # --- what a registered resident can do ---------------------------------------------------
 
-    def do_help(self, resident, argument, now, conversation, unknown=False):
-        _ = self.gettext(resident.language)
-        text = _("Reply LIST for activities, JOIN A12 to sign up, CANCEL A12, MINE for your "
-                 "sign-ups, HERE 1234 to check in, BAL for points, HIST for history, SHOP for goods, "
-                 "CODE for a counter code, TELEGRAM to link Telegram, LANG ZH for Chinese, STOP to "
-                 "unsubscribe.")
-        if unknown:
-            text = _("Sorry, I did not understand that.") + " " + text
-        return Reply(text, language=resident.language)
+    def do_menu(self, resident, argument, now, conversation, before=""):
+        """One SMS: the community, the balance, and what each number does."""
+        language = resident.language
+        _ = self.gettext(language)
+        gap = "" if language == "zh_Hans" else " "
+        choices = " ".join(f"{n}{gap}{_(label)}" for n, (_intent, label) in enumerate(MENU, 1))
+        points = ledger.format_amount(ledger.balance(resident.account_id))
+        community = resident.community
+        office = _("Help from a person: %(phone)s", phone=community.phone) if community.phone else ""
+        for name in (short(community.name(language), 8), short(community.name(language), 4)):
+            text = _("%(community)s: you have %(points)s points. Reply a number: %(choices)s.",
+                     community=name, points=points, choices=choices)
+            if fits(gap.join(filter(None, [before, text, office])), 1):
+                break
+        if before and fits(f"{before}{gap}{text}", 1):
+            text = f"{before}{gap}{text}"
+        if office and fits(f"{text}{gap}{office}", 1):
+            text = f"{text}{gap}{office}"
+        self.offer(conversation, "menu", [intent for intent, _label in MENU])
+        commands = {"list": "LIST", "mine": "MINE", "history": "HIST", "code": "REDEEM", "shop": "SHOP",
+                    "rename": "RENAME"}
+        buttons = [Button(_(label), commands[intent]) for intent, label in MENU]
+        lines = [_("Commands: /activities /mine /balance /history /shop /redeem /language")] if (
+            conversation.channel == TELEGRAM) else []
+        return Reply(text, lines, buttons, language=language)
 
-    def do_list(self, resident, argument, now, conversation):
+    def do_unknown(self, resident, argument, now, conversation):
+        _ = self.gettext(resident.language)
+        return self.do_menu(resident, "", now, conversation,
+                            before=_("Sorry, I did not understand that.") if argument else "")
+
+    def do_choose(self, resident, argument, now, conversation):
+        """A bare number: a check-in code on the day, or a choice from the last list or the menu."""
+        _ = self.gettext(resident.language)
+        if len(argument) == 4 and act.signed_up_today(resident, now):
+            return self.do_here(resident, argument, now, conversation)
+        shown = self.kept(conversation).get("list") or {"kind": "menu", "items": [i for i, _l in MENU]}
+        n, items = int(argument), shown.get("items") or []
+        if not 1 <= n <= len(items):
+            return self.do_menu(resident, "", now, conversation,
+                                before=_("There is no number %(n)s here.", n=n))
+        item = items[n - 1]
+        if shown["kind"] == "menu":
+            return getattr(self, f"do_{item}")(resident, "", now, conversation)
+        if shown["kind"] == "activities":
+            return self.do_join(resident, item, now, conversation)
+        if shown["kind"] == "mine":
+            return self.ask_cancel(resident, item, conversation)
+        if shown["kind"] == "goods":
+            return self.goods_detail(resident, item)
+        return self.do_menu(resident, "", now, conversation)
+
+    def pick_activity(self, resident, argument, now, conversation, kind):
+        """The activity a resident means: a code (A12), or a number from the list shown (or the
+        list as it would be shown now). None when they named none."""
+        argument = (argument or "").strip()
+        if re.fullmatch(r"[A-Za-z]\d+", argument):
+            return act.open_activity_by_code(argument)
+        if not argument.isdigit() or not argument.isascii():
+            return None
+        codes = self.offered(conversation, kind)
+        if codes is None:
+            codes = ([a.code for a in act.upcoming_activities(resident.community, now=now)] if kind == "activities"
+                     else [s.activity.code for s in act.signups_of(resident)])
+        n = int(argument)
+        if not 1 <= n <= len(codes):
+            raise ActivityNotFound()
+        return act.open_activity_by_code(codes[n - 1])
+
+    def do_list(self, resident, argument, now, conversation, heading=None, state=""):
         _ = self.gettext(resident.language)
         upcoming = act.upcoming_activities(resident.community, now=now)
         if not upcoming:
             return Reply(_("No upcoming activities right now."), language=resident.language)
-        lines = [f"{a.code} {self.local(a.starts_at)} {short(a.title)} ({a.capacity - a.taken})" for a in upcoming]
+        lines = [f"{n}. {self.local(a.starts_at)} {short(a.title_for(resident.language))} "
+                 f"({a.capacity - a.taken})" for n, a in enumerate(upcoming, 1)]
         buttons = [Button(_("Join %(code)s", code=a.code), f"JOIN {a.code}") for a in upcoming]
-        return Reply(_("Upcoming activities (code, time, title, places left). Reply JOIN and the code:"),
+        self.offer(conversation, "activities", [a.code for a in upcoming], state)
+        return Reply(heading or _("Upcoming activities (time, title, places left). Reply a number to sign up:"),
                      lines, buttons, language=resident.language)
 
     def do_join(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
-        if not argument:
-            return Reply(_("Which activity? Reply JOIN and its code, for example JOIN A12."),
-                         language=resident.language)
-        activity = act.open_activity_by_code(argument.split()[0])
+        activity = self.pick_activity(resident, argument, now, conversation, "activities")
+        if activity is None:
+            return self.do_list(resident, "", now, conversation, state="awaiting_join",
+                                heading=_("Which activity? Reply its number:"))
         signup = act.join(resident, activity, now=now)
+        title = short(activity.title_for(resident.language))
         if signup.state == signup.WAITLISTED:
             text = _("%(code)s %(title)s is full: you are on the waitlist and will be told if a place "
-                     "frees up.", code=activity.code, title=short(activity.title))
+                     "frees up.", code=activity.code, title=title)
         else:
             text = _("Signed up for %(code)s %(title)s, %(when)s at %(place)s. Reply CANCEL %(code)s "
-                     "to cancel.", code=activity.code, title=short(activity.title),
+                     "to cancel.", code=activity.code, title=title,
                      when=self.local(activity.starts_at), place=short(activity.place) or "-")
         return Reply(text, buttons=[Button(_("Cancel"), f"CANCEL {activity.code}")],
                      language=resident.language)
 
     def do_cancel(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
-        if not argument:
-            return Reply(_("Which activity? Reply CANCEL and its code, for example CANCEL A12."),
-                         language=resident.language)
-        activity = act.open_activity_by_code(argument.split()[0])
+        activity = self.pick_activity(resident, argument, now, conversation, "mine")
+        if activity is None:
+            return self.do_mine(resident, "", now, conversation, state="awaiting_cancel",
+                                heading=_("Which sign-up do you want to cancel? Reply its number:"))
         act.cancel(resident, activity, now=now)
         return Reply(_("Your sign-up for %(code)s %(title)s is cancelled.", code=activity.code,
-                       title=short(activity.title)), language=resident.language)
+                       title=short(activity.title_for(resident.language))), language=resident.language)
 
-    def do_mine(self, resident, argument, now, conversation):
+    def ask_cancel(self, resident, code, conversation):
+        _ = self.gettext(resident.language)
+        activity = act.open_activity_by_code(code)
+        self.keep(conversation, cancel=code)
+        self.remember(conversation, state="confirm_cancel")
+        return Reply(_("Cancel your sign-up for %(title)s, %(when)s? Reply 1 to cancel it, 2 to keep it.",
+                       title=short(activity.title_for(resident.language)), when=self.local(activity.starts_at)),
+                     buttons=[Button(_("Cancel"), "1"), Button(_("Keep it"), "2")], language=resident.language)
+
+    def do_cancel_confirmed(self, resident, argument, now, conversation):
+        return self.do_cancel(resident, self.kept(conversation).get("cancel", ""), now, conversation)
+
+    def do_cancel_kept(self, resident, argument, now, conversation):
+        _ = self.gettext(resident.language)
+        return Reply(_("Your sign-up is kept. Reply 0 for the menu."), language=resident.language)
+
+    def do_mine(self, resident, argument, now, conversation, heading=None, state=""):
         _ = self.gettext(resident.language)
         signups = act.signups_of(resident)
         if not signups:
-            return Reply(_("You have no sign-ups. Reply LIST for activities."), language=resident.language)
+            self.offer(conversation, "menu", [intent for intent, _label in MENU])
+            return Reply(_("You have no sign-ups. Reply 1 for activities."), language=resident.language)
         states = {"signed_up": _("signed up"), "waitlisted": _("waitlisted"), "checked_in": _("checked in")}
-        lines = [f"{s.activity.code} {self.local(s.activity.starts_at)} {short(s.activity.title)} "
-                 f"({states.get(s.state, s.state)})" for s in signups]
+        lines = [f"{n}. {self.local(s.activity.starts_at)} {short(s.activity.title_for(resident.language))} "
+                 f"({states.get(s.state, s.state)})" for n, s in enumerate(signups, 1)]
         buttons = [Button(_("Cancel %(code)s", code=s.activity.code), f"CANCEL {s.activity.code}")
                    for s in signups if s.state != "checked_in"]
-        return Reply(_("Your sign-ups:"), lines, buttons, language=resident.language)
+        self.offer(conversation, "mine", [s.activity.code for s in signups], state)
+        return Reply(heading or _("Your sign-ups (reply a number to cancel one):"), lines, buttons,
+                     language=resident.language)
 
     def do_here(self, resident, argument, now, conversation):
+        """Check in with the activity's four digits; only digits count as a try."""
         _ = self.gettext(resident.language)
-        signup = act.check_in(resident, argument, now=now)
-        return Reply(_("Checked in to %(title)s. Thank you!", title=short(signup.activity.title)),
+        digits = re.sub(r"\D", "", argument or "")
+        if not digits or not digits.isascii():
+            self.remember(conversation, state="awaiting_checkin")
+            return Reply(_("Please reply with the 4-digit check-in code given at the activity."),
+                         language=resident.language)
+        signup = act.check_in(resident, digits, now=now)
+        title = short(signup.activity.title_for(resident.language))
+        return Reply(_("Checked in to %(title)s. Thank you!", title=title), language=resident.language)
+
+    def do_rename(self, resident, argument, now, conversation):
+        _ = self.gettext(resident.language)
+        if argument and name_from(argument):
+            return self.do_new_name(resident, argument, now, conversation)
+        self.remember(conversation, state="renaming")
+        return Reply(_("Your name is %(name)s. Please reply with the right name:", name=short(resident.display_name)),
                      language=resident.language)
+
+    def do_new_name(self, resident, argument, now, conversation):
+        _ = self.gettext(resident.language)
+        name = name_from(argument)
+        if name is None:
+            self.remember(conversation, state="renaming")
+            return Reply(_("Please reply with your name, for example: 陈桂兰"), language=resident.language)
+        self.keep(conversation, name=name)
+        self.remember(conversation, state="confirm_rename")
+        return self.confirm_name(name, resident.language)
+
+    def do_rename_confirmed(self, resident, argument, now, conversation):
+        _ = self.gettext(resident.language)
+        name = rename_self(resident, self.kept(conversation).get("name", ""))
+        self.keep(conversation, name=None)
+        return Reply(_("Your name is now %(name)s.", name=short(name)), language=resident.language)
 
     def do_language(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
-        return Reply(_("Reply 中文 for Chinese or LANG EN for English."),
+        return Reply(_("Reply 中文 for Chinese or EN for English."),
                      buttons=[Button("中文", "中文"), Button("English", "LANG EN")], language=resident.language)
 
     def do_balance(self, resident, argument, now, conversation):
@@ -447,8 +651,9 @@ class Dialogue:
         return Reply(_("Your balance: %(points)s points.", points=points), language=resident.language)
 
     def do_history(self, resident, argument, now, conversation):
+        """The passbook, newest first: five lines, and 更多 pages further back."""
         _ = self.gettext(resident.language)
-        lines = ledger.history(resident.account_id, limit=HISTORY_LINES)
+        lines = ledger.history(resident.account_id, limit=HISTORY_LINES * HISTORY_PAGES)
         if not lines:
             return Reply(_("No postings yet."), language=resident.language)
         reversed_word = _("Reversed")
@@ -465,11 +670,27 @@ class Dialogue:
         goods = goods_for(resident.community)
         if not goods:
             return Reply(_("The points supermarket has no goods listed yet."), language=resident.language)
-        lines = [
-            f"{short(g.name(resident.language))} {ledger.format_amount(g.price)} ({g.stock})" for g in goods
-        ]
-        return Reply(_("Goods (points, in stock). Reply CODE for a counter code:"), lines,
+        sold_out = " " + _("(sold out)")
+        lines = [f"{n}. {short(g.name(resident.language))} {self.points(g.price, resident.language)}"
+                 + ("" if g.stock > 0 else sold_out) for n, g in enumerate(goods, 1)]
+        self.offer(conversation, "goods", [g.id for g in goods])
+        return Reply(_("Goods at the points supermarket. Reply CODE for a counter code:"), lines,
                      language=resident.language)
+
+    def goods_detail(self, resident, goods_id):
+        _ = self.gettext(resident.language)
+        goods = next((g for g in goods_for(resident.community) if g.id == goods_id), None)
+        if goods is None:
+            return Reply(_("The points supermarket has no goods listed yet."), language=resident.language)
+        return Reply(_("%(goods)s: %(points)s, %(stock)s in stock. At the counter, reply CODE for a counter code.",
+                       goods=short(goods.name(resident.language)), points=self.points(goods.price, resident.language),
+                       stock=goods.stock), language=resident.language)
+
+    def points(self, amount, language):
+        """1 point, 2 points, 1.5 points; 1分 in Chinese."""
+        _ = self.gettext(language)
+        text = ledger.format_amount(amount)
+        return _("1 point") if text == "1" else _("%(points)s points", points=text)
 
     def do_code(self, resident, argument, now, conversation):
         """Six digits to read out at the counter, where the clerk types the phone number."""

@@ -2,7 +2,7 @@
 
 import datetime
 
-from peewee import BooleanField, CharField, DateTimeField, TextField
+from peewee import BooleanField, CharField, DateTimeField, IntegerField, TextField
 
 from ledger.models import BaseModel, utcnow
 
@@ -28,6 +28,8 @@ class Inbound(BaseModel):
     key = CharField(max_length=80, unique=True)
     address = CharField(max_length=40, default="", index=True)
     reply = TextField(default="")
+    fold = CharField(max_length=64, default="")  # the message folded (case, width, spacing), hashed
+    segments = IntegerField(default=0)  # what its reply cost
     created_at = DateTimeField(default=utcnow)
 
 

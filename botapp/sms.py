@@ -1,30 +1,51 @@
-"""The SMS adapter: one inbound text message in, at most one reply out, each exactly once."""
+"""The SMS adapter: one inbound text message in, at most one reply out, each exactly once.
+
+Limits stop loops and runaway cost, never a person talking: someone registering and exploring
+is answered every time. What is limited is the same text over and over (an auto-reply loop),
+machine speed (many messages a minute) and a day's budget of reply segments per number. When a
+limit bites, one reply says when to try again; then silence until it has passed. Opting out and
+in, cancelling, a counter code and a check-in are always carried out.
+"""
 
 import datetime
+import hashlib
 import logging
+import re
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from community.errors import InvalidPhone
 from community.people import mask_phone, normalise_phone
 from ledger import db
 from ledger.models import utcnow
 
-from .dialogue import SMS, parse
+from .dialogue import SMS
+from .grammar import understand
 from .models import Inbound
+from .segments import segments
 
 log = logging.getLogger(__name__)
 
-#: How many messages one number may send in RATE_WINDOW before it is slowed down.
-RATE_LIMIT = 10
-RATE_WINDOW = datetime.timedelta(minutes=10)
+SAME_TEXT_LIMIT = 5  # the same message this often in SAME_TEXT_WINDOW is a loop
+SAME_TEXT_WINDOW = datetime.timedelta(minutes=10)
+BURST_LIMIT = 20  # more messages than this in BURST_WINDOW is machine speed
+BURST_WINDOW = datetime.timedelta(minutes=1)
+DAILY_SEGMENTS = 100  # reply segments one number may cost in a day
+DAY = datetime.timedelta(days=1)
+#: Intents that are carried out whatever the limits say.
+ALWAYS = ("stop", "start", "cancel", "code", "here")
 
 
-def receive(dialogue, message_id, sender, body, *, now=None, limit=RATE_LIMIT, window=RATE_WINDOW):
+def fold(cleaned):
+    """A message with case, width, spacing and punctuation folded away, hashed (no text is kept)."""
+    bare = re.sub(r"[\s\W_]+", "", cleaned.casefold())
+    return hashlib.sha256(bare.encode()).hexdigest()
+
+
+def receive(dialogue, message_id, sender, body, *, now=None):
     """Answer one inbound SMS; return the reply text, or None when nothing should be sent.
 
-    A redelivered message id changes nothing and gets the reply it got the first time. A number
-    over the rate limit gets one polite reply, then silence until the window has passed.
+    A redelivered message id changes nothing and gets the reply it got the first time.
     """
     now = now or utcnow()
     try:
@@ -33,22 +54,19 @@ def receive(dialogue, message_id, sender, body, *, now=None, limit=RATE_LIMIT, w
         log.info("SMS from an unusable sender address ignored")
         return None
     key = f"sms:{message_id}"[:80]
+    intent, _argument, cleaned = understand(body)
     try:
         with db.atomic():
-            command, _ = parse(body)
-            # STOP and START always get through; MORE pages through a reply and is not counted.
-            counted = command not in ("stop", "start", "more")
-            inbound = Inbound.create(key=key, address=phone if counted else "", created_at=now)
-            recent = Inbound.select().where(
-                (Inbound.address == phone) & (Inbound.created_at > now - window)
-            ).count()
-            if counted and recent > limit:
-                text = _slow_down(dialogue, phone) if recent == limit + 1 else None
-                log.info("SMS from %s over the rate limit (%d in the window)", mask_phone(phone), recent)
+            inbound = Inbound.create(key=key, address=phone, fold=fold(cleaned), created_at=now)
+            limited = None if intent in ALWAYS else _limit(dialogue, phone, inbound, now)
+            if limited is not None:
+                text = limited or None
+                log.info("SMS from %s held by a limit", mask_phone(phone))
             else:
                 reply = dialogue.handle(SMS, phone, body or "", now=now)
                 text = None if reply.silent else reply.full_text()
-            Inbound.update(reply=text or "").where(Inbound.id == inbound.id).execute()
+            Inbound.update(reply=text or "", segments=segments(text) if text else 0).where(
+                Inbound.id == inbound.id).execute()
     except IntegrityError:
         seen = Inbound.get_or_none(Inbound.key == key)
         log.info("SMS %s delivered again; answered from the first time", key)
@@ -56,10 +74,37 @@ def receive(dialogue, message_id, sender, body, *, now=None, limit=RATE_LIMIT, w
     return text
 
 
-def _slow_down(dialogue, phone):
-    conversation = dialogue.conversation(SMS, phone)
-    resident = dialogue.resident_for(SMS, phone)
-    if conversation.opted_out or (resident and resident.sms_opt_out):
+def _limit(dialogue, phone, inbound, now):
+    """None when the message may be answered; else the one reply that says when to try again
+    (the first time a limit bites), or "" (silence) after it."""
+    mine = (Inbound.address == phone) & (Inbound.id != inbound.id)
+    same = Inbound.select(fn.COUNT(Inbound.id), fn.MIN(Inbound.created_at)).where(
+        mine & (Inbound.fold == inbound.fold) & (Inbound.created_at > now - SAME_TEXT_WINDOW)).scalar(as_tuple=True)
+    burst = Inbound.select(fn.COUNT(Inbound.id), fn.MIN(Inbound.created_at)).where(
+        mine & (Inbound.created_at > now - BURST_WINDOW)).scalar(as_tuple=True)
+    spent = Inbound.select(fn.SUM(Inbound.segments)).where(mine & (Inbound.created_at > now - DAY)).scalar() or 0
+    language = dialogue.language_of(SMS, phone)
+    _ = dialogue.gettext(language)
+    if same[0] >= SAME_TEXT_LIMIT:
+        until = _as_time(same[1], now) + SAME_TEXT_WINDOW
+        first = same[0] == SAME_TEXT_LIMIT
+        text = _("You have sent the same message several times. Please try again after %(time)s.",
+                 time=dialogue.local(until, "%H:%M"))
+    elif burst[0] >= BURST_LIMIT:
+        until = _as_time(burst[1], now) + BURST_WINDOW
+        first = burst[0] == BURST_LIMIT
+        text = _("You are sending messages very fast. Please try again after %(time)s.",
+                 time=dialogue.local(until, "%H:%M"))
+    elif spent >= DAILY_SEGMENTS:
+        text = _("Today's SMS replies for your number are used up. Please try again tomorrow.")
+        first = not Inbound.select().where(mine & (Inbound.reply == text) & (Inbound.created_at > now - DAY)).exists()
+    else:
         return None
-    _ = dialogue.gettext(resident.language if resident else conversation.language)
-    return _("You are sending messages very fast. Please wait a few minutes and try again.")
+    return text if first and not dialogue.opted_out_number(phone) else ""
+
+
+def _as_time(value, now):
+    if isinstance(value, str):  # SQLite hands aggregates back as text
+        return datetime.datetime.fromisoformat(value)
+    return value or now
+

@@ -347,6 +347,22 @@ MAX_CHECK_IN_FAILURES = 5
 CHECK_IN_WINDOW = datetime.timedelta(hours=12)
 
 
+def signed_up_today(resident, now=None):
+    """Tell whether the resident has a seat in an activity that can be checked into now."""
+    now = now or utcnow()
+    return (
+        Signup.select()
+        .join(Activity)
+        .where(
+            (Signup.resident == resident.id)
+            & Signup.state.in_([Signup.SIGNED_UP, Signup.CHECKED_IN])
+            & (Activity.status != Activity.CANCELLED)
+            & (Activity.starts_at.between(now - CHECK_IN_WINDOW, now + CHECK_IN_WINDOW))
+        )
+        .exists()
+    )
+
+
 def check_in(resident, code, *, now=None):
     """Check a resident in with the activity's 4-digit code, on the day of the activity.
 

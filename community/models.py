@@ -28,10 +28,11 @@ class Community(BaseModel):
     level = CharField(max_length=20)
     parent = ForeignKeyField("self", null=True, backref="children")
     issuer = ForeignKeyField(Account, null=True, unique=True)
+    phone = CharField(max_length=32, default="")  # the office's number, for help from a person
     created_at = DateTimeField(default=utcnow)
 
     def name(self, language):
-        return self.name_en if language == "en" else self.name_zh
+        return (self.name_en or self.name_zh) if language == "en" else self.name_zh
 
 
 class Resident(BaseModel):
@@ -96,6 +97,7 @@ class Activity(BaseModel):
     community = ForeignKeyField(Community, backref="activities")
     code = CharField(max_length=8)
     title = CharField(max_length=100)
+    title_en = CharField(max_length=100, default="")  # optional: English readers get it
     description = TextField(default="")
     category = CharField(max_length=30)
     starts_at = DateTimeField()
@@ -107,6 +109,9 @@ class Activity(BaseModel):
     checkin_code = CharField(max_length=8)
     created_by = ForeignKeyField(Staff, null=True)
     created_at = DateTimeField(default=utcnow)
+
+    def title_for(self, language):
+        return (self.title_en or self.title) if language == "en" else self.title
 
 
 class Signup(BaseModel):

@@ -291,6 +291,14 @@ def search_residents(staff, text="", limit=50, region="CN"):
     return list(query.limit(limit) if limit else query)
 
 
+def rename_self(resident, display_name):
+    """A resident corrects their own name (by SMS or Telegram); return the name as kept."""
+    ensure_active(resident)
+    name = _clean_name(display_name)
+    Resident.update(display_name=name).where(Resident.id == resident.id).execute()
+    return name
+
+
 def update_resident(staff, resident, **changes):
     """Edit a resident's details (name, phone, language, labels, SMS opt-out)."""
     authorize(staff, resident.community, Staff.COORDINATOR)

@@ -153,7 +153,7 @@ def test_shop_and_code_on_both_channels(shop):
     resident.__class__.update(telegram_id=777).where(resident.__class__.id == resident.id).execute()
     dialogue = Dialogue(str(Path(__file__).resolve().parent.parent / "translations"), code_secret=SECRET)
     listing = dialogue.handle(SMS, resident.phone, "商品").full_text()
-    assert "Cooking oil 10 (5)" in listing and "Soap 1.5 (20)" in listing
+    assert "Cooking oil 10 points" in listing and "Soap 1.5 points" in listing
     reply = dialogue.handle(SMS, resident.phone, "兑换码")
     digits = CounterCode.get((CounterCode.resident == resident.id) & (CounterCode.kind == "digits")).code
     assert digits in reply.full_text() and reply.image is None and segments(reply.full_text()) <= 2

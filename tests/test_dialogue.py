@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from botapp import sms
-from botapp.dialogue import KEYWORDS, SMS, TELEGRAM, Dialogue, Reply, parse
+from botapp.dialogue import SMS, TELEGRAM, Dialogue, Reply, parse
+from botapp.grammar import INTENTS
 from botapp.models import Conversation
 from botapp.segments import segments
 from catalog.checkout import checkout
@@ -21,7 +22,7 @@ from catalog.codes import find_digit_code, issue_digit_code
 from catalog.goods import create_goods, receive_stock
 from community import Resident, Signup
 from community.awards import confirm_participation, report_deed
-from community.models import Activity
+from community.models import Activity, Community
 from community.people import close_resident, create_community
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,8 +102,8 @@ def talk(request, world, dialogue):
     return Talk(dialogue, TELEGRAM, str(TELEGRAM_ID), resident)
 
 
-def codes_of(lines):
-    return [line.split()[0] for line in lines]
+def numbers_of(lines):
+    return [int(line.split(".")[0]) for line in lines]
 
 
 # --- parse ------------------------------------------------------------------------------------
@@ -114,47 +115,102 @@ def codes_of(lines):
     ("Join   A12  ", ("join", "A12")),
     ("报名A12", ("join", "A12")),  # a Chinese keyword glued to its argument
     ("报名 A12", ("join", "A12")),
+    ("报名：A4", ("join", "A4")),
+    ("报名,A4", ("join", "A4")),
     ("报名ａ１２", ("join", "a12")),
+    ("我要报名", ("join", "")),
+    ("报明A3", ("join", "A3")),  # a homophone typo
+    ("jion a1", ("join", "a1")),  # a latin typo
+    ("报名 2", ("join", "2")),
+    ("报名第二个", ("join", "2")),
     ("签到1234", ("here", "1234")),
+    ("签到码 6074", ("here", "6074")),
+    ("签到", ("here", "")),
     ("取消A3", ("cancel", "A3")),
+    ("取消 A19", ("cancel", "A19")),
+    ("cancle A3", ("cancel", "A3")),
     ("ｌｉｓｔ", ("list", "")),
     ("活动", ("list", "")),
+    ("有什么活动", ("list", "")),
     ("bal", ("balance", "")),
     ("Balance", ("balance", "")),
+    ("查积分", ("balance", "")),
+    ("余额", ("balance", "")),
+    ("我有多少分", ("balance", "")),
+    ("积分多少？", ("balance", "")),
+    ("我的积分", ("balance", "")),  # not the sign-ups: the longest word wins
+    ("分数", ("balance", "")),
+    ("我有几分", ("balance", "")),
+    ("我的报名", ("mine", "")),
     ("明细", ("history", "")),
     ("？", ("help", "")),
+    ("帮助", ("help", "")),
+    ("菜单", ("menu", "")),
     ("\u200bBAL\u200b", ("balance", "")),  # zero-width characters are dropped
     ("LANG en", ("language", "en")),
     ("中文", ("chinese", "")),
     ("english", ("english", "")),
+    ("EN", ("english", "")),
     ("退订", ("stop", "")),
+    ("取消订阅", ("stop", "")),  # opting out, not cancelling a sign-up
+    ("TD", ("stop", "")),
+    ("t", ("stop", "")),
+    ("不要再发了", ("stop", "了")),
     ("订阅", ("start", "")),
     ("更多", ("more", "")),
+    ("改名", ("rename", "")),
+    ("兑换码", ("code", "")),
+    ("好的", ("yes", "")),
     ("hello there", (None, "hello there")),
-    ("JOINED A1", (None, "JOINED A1")),  # a keyword must be a whole word
+    ("你好", (None, "你好")),  # no "好" inside a greeting
+    ("谢谢", (None, "谢谢")),
+    ("JOINED A1", (None, "JOINED A1")),  # a latin keyword must be a whole word
     ("王阿姨", (None, "王阿姨")),
     ("  many\t\n spaces  ", (None, "many spaces")),
     ("", (None, "")),
     (None, (None, "")),
 ])
-def test_parse_folds_case_and_width(text, expected):
+def test_the_grammar_understands_what_people_type(text, expected):
     assert parse(text) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(word=st.sampled_from(["报名", "查积分", "余额", "明细", "取消订阅", "签到码", "兑换码", "菜单"]),
+       before=st.sampled_from(["", " ", "　", "，", "请", "我要", "【", "…"]),
+       after=st.sampled_from(["", " ", "！", "。", "?", "~", "　", "吧"]),
+       wide=st.booleans())
+def test_spacing_punctuation_and_width_do_not_change_the_intent(word, before, after, wide):
+    expected = parse(word)[0]
+    text = before + word + after
+    if wide:
+        text = text.replace(" ", "\u3000")
+    assert parse(text)[0] == expected, text
 
 
 # --- every command, on both channels --------------------------------------------------------
 
 
-def test_help_in_english_words_and_chinese_words(talk):
-    help_text = talk("HELP").full_text()
-    assert "活动" in help_text and "报名" in help_text and "积分" in help_text  # Chinese by default
-    for word in ("help", "帮助", "?", "？", "HELP me"):
-        assert talk(word).full_text() == help_text
-    unknown = talk("what is this").full_text()
-    assert unknown == talk._("Sorry, I did not understand that.") + " " + help_text
-    talk("LANG EN")
-    english = talk("帮助").full_text()
-    assert english.startswith("Reply LIST for activities, JOIN A12 to sign up")
-    assert all(word in english for word in ("CANCEL", "MINE", "HERE", "BAL", "HIST", "STOP"))
+def test_the_menu_is_one_sms_with_the_balance_and_numbered_choices(talk, world):
+    place, _coordinator = world
+    Community.update(phone="0594-2345678").where(Community.id == place.north.id).execute()
+    menu = talk("菜单").full_text()
+    assert menu.startswith("【北社区】您有0分。") and "1活动" in menu and "6改名" in menu
+    assert "人工帮助：0594-2345678" in menu
+    if talk.channel == SMS:
+        assert segments(menu) == 1
+    assert "人工帮助：0594-2345678" in menu and "。人工" in menu  # no latin space between Chinese sentences
+    for word in ("0", "帮助", "help", "?", "？", "MENU", "０"):
+        assert talk(word).full_text() == menu
+    for word in ("谢谢", "what is this", "1 2 3 go"):  # not understood: the menu, and no latin list
+        unknown = talk(word).full_text()
+        assert unknown.endswith(menu) and "LIST" not in unknown
+        if talk.channel == SMS:
+            assert segments(unknown) == 1
+    talk("EN")
+    english = talk("menu").full_text()
+    assert english.startswith("North: you have 0 points. Reply a number: 1 activities 2 my sign-ups")
+    if talk.channel == SMS:
+        assert segments(english) == 1
 
 
 def test_list_shows_the_residents_own_upcoming_activities(talk, world):
@@ -165,15 +221,16 @@ def test_list_shows_the_residents_own_upcoming_activities(talk, world):
     make.activities.cancel_activity(coordinator, mine[2], "rain")
     started = make.activity(coordinator, place.north, title="Already on",
                             starts_at=make.future(days=-1))
-    for word in ("LIST", "活动", "ｌｉｓｔ"):
+    for word in ("LIST", "活动", "ｌｉｓｔ", "1"):  # 1 is the menu's first choice
+        if word == "1":
+            talk("菜单")
         reply = talk(word)
-        assert reply.text == talk._("Upcoming activities (code, time, title, places left). "
-                                    "Reply JOIN and the code:")
+        assert reply.text == talk._("Upcoming activities (time, title, places left). Reply a number to sign up:")
         lines, _pages = talk.all_lines(reply)
-        assert codes_of(lines) == [mine[0].code, mine[1].code]
-        assert "扫楼道 0" in lines[0] and lines[0].endswith("(5)")
+        assert [line.split(".")[0] for line in lines] == ["1", "2"]
+        assert "扫楼道 0" in lines[0] and "扫楼道 1" in lines[1] and lines[0].endswith("(5)")
         text = "\n".join(lines)
-        assert elsewhere.code not in codes_of(lines) and "East only" not in text and started.title not in text
+        assert "East only" not in text and started.title not in text and elsewhere.code not in text
         if talk.channel == TELEGRAM:
             assert [b.command for b in reply.buttons] == [f"JOIN {mine[0].code}", f"JOIN {mine[1].code}"]
 
@@ -188,11 +245,13 @@ def test_join_mine_and_cancel(talk, world):
     other = make.activity(make.coordinator(place.east), place.east, title="东边的活动")
     _ = talk._
 
-    assert talk("JOIN").full_text() == _("Which activity? Reply JOIN and its code, for example JOIN A12.")
+    asked = talk("JOIN")  # which one? the list, numbered
+    assert asked.text == _("Which activity? Reply its number:") and asked.lines[0].startswith("1. ")
     assert talk(f"JOIN {other.code}").full_text() == _("No such activity.")
     assert talk("报名Z99").full_text() == _("No such activity.")
+    assert talk("报名 7").full_text() == _("No such activity.")
     assert not Signup.select().where(Signup.resident == talk.resident.id).exists()
-    assert talk("MINE").full_text() == _("You have no sign-ups. Reply LIST for activities.")
+    assert talk("MINE").full_text() == _("You have no sign-ups. Reply 1 for activities.")
 
     joined = talk(f"报名{activity.code.lower()}")
     assert joined.full_text() == _(
@@ -202,21 +261,70 @@ def test_join_mine_and_cancel(talk, world):
     signup = Signup.get((Signup.resident == talk.resident.id) & (Signup.activity == activity.id))
     assert signup.state == Signup.SIGNED_UP
     assert talk(f"JOIN {activity.code}").full_text() == joined.full_text()  # joining twice: one seat
+    assert talk("报名 1").full_text() == joined.full_text()  # by its number in the list
     assert Signup.select().where(Signup.resident == talk.resident.id).count() == 1
     assert Activity.get_by_id(activity.id).taken == 1
 
-    for word in ("MINE", "我的"):
+    for word in ("MINE", "我的", "我的报名"):
         mine = talk(word)
-        assert mine.text == _("Your sign-ups:")
-        assert mine.lines == [f"{activity.code} {talk.dialogue.local(activity.starts_at)} 种树 ({_('signed up')})"]
+        assert mine.text == _("Your sign-ups (reply a number to cancel one):")
+        assert mine.lines == [f"1. {talk.dialogue.local(activity.starts_at)} 种树 ({_('signed up')})"]
 
-    cancelled = talk(f"取消 {activity.code}")
+    asked = talk("1")  # a number from the sign-ups: asked first
+    assert "种树" in asked.full_text() and Signup.get_by_id(signup.id).state == Signup.SIGNED_UP
+    assert talk("2").full_text() == _("Your sign-up is kept. Reply 0 for the menu.")
+    assert Signup.get_by_id(signup.id).state == Signup.SIGNED_UP
+    talk("我的报名")
+    talk("1")
+    cancelled = talk("1")
     assert cancelled.full_text() == _("Your sign-up for %(code)s %(title)s is cancelled.", code=activity.code,
                                       title="种树")
     assert Signup.get_by_id(signup.id).state == Signup.CANCELLED
     assert talk(f"CANCEL {activity.code}").full_text() == _("You are not signed up for this activity.")
-    assert talk("CANCEL").full_text() == _("Which activity? Reply CANCEL and its code, for example CANCEL A12.")
-    assert talk("MINE").full_text() == _("You have no sign-ups. Reply LIST for activities.")
+    talk(f"JOIN {activity.code}")
+    assert talk(f"取消：{activity.code}").full_text() == cancelled.full_text()  # the code, at once
+    assert talk("CANCEL").full_text() == _("You have no sign-ups. Reply 1 for activities.")
+
+
+def test_a_pending_question_is_remembered(talk, world):
+    place, coordinator = world
+    first = make.activity(coordinator, place.north, title="种树", starts_at=make.future(days=2))
+    second = make.activity(coordinator, place.north, title="敬老院", starts_at=make.future(days=3))
+    talk("报名")
+    assert second.code in talk(second.code).full_text()  # 报名 → A2
+    talk("报名")
+    assert first.code in talk("1").full_text()  # 报名 → 1
+    assert {s.activity_id for s in Signup.select()} == {first.id, second.id}
+    talk("取消")
+    lines = talk("2").full_text()  # which one? → 2 cancels the second
+    assert "敬老院" in lines and Signup.get(Signup.activity == second.id).state == Signup.CANCELLED
+
+
+def test_a_resident_reaches_everything_with_digits_alone(talk, world):
+    place, coordinator = world
+    activity = make.activity(coordinator, place.north, title="种树")
+    soap = create_goods(coordinator, place.north, "肥皂", "Soap", 100)
+    receive_stock(coordinator, soap, 5)
+    confirm_participation(coordinator, report_deed(coordinator, talk.resident, "volunteering", "值守"))
+    _ = talk._
+    assert "您有1分" in talk("0").full_text()
+    assert "种树" in talk("1").full_text()  # 1 activities
+    assert activity.code in talk("1").full_text()  # the first of them: signed up
+    talk("0")
+    assert "种树" in talk("2").full_text()  # 2 my sign-ups
+    talk("0")
+    assert "值守" in talk("3").full_text()  # 3 history
+    talk("0")
+    code = talk("4").full_text()  # 4 counter code
+    assert any(ch.isdigit() for ch in code) and "兑换码" in code
+    talk("0")
+    assert "肥皂" in talk("5").full_text()  # 5 goods
+    assert "还有5件" in talk("1").full_text()  # the first goods, in detail
+    talk("0")
+    assert talk("6").full_text() == _("Your name is %(name)s. Please reply with the right name:", name="王阿姨")
+    assert "王桂兰" in talk("我叫王桂兰").full_text()
+    assert talk("1").full_text() == _("Your name is now %(name)s.", name="王桂兰")
+    assert talk.fresh().display_name == "王桂兰"
 
 
 def test_check_in_with_the_code_on_the_day(talk, world):
@@ -249,10 +357,10 @@ def test_balance_and_the_last_five_postings(talk, world):
     for word in ("HIST", "明细"):
         reply = talk(word)
         assert reply.text == talk._("Last postings (date, points, for, balance after):")
-        lines, _pages = talk.all_lines(reply)
-        assert len(lines) == 5
-        assert [line.rsplit(" = ", 1)[1] for line in lines] == ["7", "6", "5", "4", "3"]  # balance after
-        assert [f"deed {n}" in line for n, line in zip(range(6, 1, -1), lines, strict=True)] == [True] * 5
+        lines, _pages = talk.all_lines(reply)  # 更多 pages back through the passbook
+        assert len(lines) == 7
+        assert [line.rsplit(" = ", 1)[1] for line in lines] == ["7", "6", "5", "4", "3", "2", "1"]  # balance after
+        assert [f"deed {n}" in line for n, line in zip(range(6, -1, -1), lines, strict=True)] == [True] * 7
         assert all(" +1 " in line for line in lines)
         assert all("志愿服务 deed" in line for line in lines), lines  # the rule's name, not "volunteering v1"
 
@@ -276,18 +384,18 @@ def test_the_passbook_speaks_the_residents_language(talk, world):
 
 
 def test_switching_languages(talk):
-    assert talk("LANG EN").full_text() == "Language changed to English. Reply HELP for what you can do."
+    assert talk("LANG EN").full_text() == "Language changed to English. Reply 0 for the menu."
     assert talk.fresh().language == "en"
     assert talk("BAL").full_text() == "Your balance: 0 points."
     chinese = talk("中文")
     assert talk.fresh().language == "zh_Hans" and chinese.language == "zh_Hans"
-    assert chinese.full_text() == talk._("Language changed to English. Reply HELP for what you can do.")
+    assert chinese.full_text() == talk._("Language changed to English. Reply 0 for the menu.")
     assert talk("BAL").full_text() == talk._("Your balance: %(points)s points.", points="0") != (
         "Your balance: 0 points.")
     talk("ENGLISH")
     assert talk.fresh().language == "en"
     menu = talk("LANG")  # no argument: the choice, nothing changes
-    assert menu.full_text() == "Reply 中文 for Chinese or LANG EN for English."
+    assert menu.full_text() == "Reply 中文 for Chinese or EN for English."
     assert [b.command for b in menu.buttons] == ["中文", "LANG EN"]
     assert talk.fresh().language == "en"
     talk("lang zh")
@@ -303,12 +411,16 @@ def test_stop_silences_sms_until_start(world, dialogue, stop, start):
     talk = Talk(dialogue, SMS, PHONE, resident)
     assert talk(stop).full_text() == talk._("You will get no more SMS from Linli. Reply START to subscribe again.")
     assert talk.fresh().sms_opt_out
+    told = talk("BAL")  # once a day, how to come back
+    assert told.full_text() == talk._("You have unsubscribed from Linli SMS. Reply START to subscribe again.")
     for text in ("BAL", "HELP", "帮助", "LIST", "MORE", f"JOIN {activity.code}", "hello", "LANG EN", "中文", ""):
         reply = talk(text)
         assert reply.silent and reply.full_text() == ""
+    tomorrow = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + datetime.timedelta(days=1)
+    assert talk("余额", now=tomorrow).full_text() == told.full_text()
     assert not Signup.select().exists()  # nothing happened while silent
     assert talk.fresh().language == "zh_Hans"
-    assert talk(start).full_text() == talk._("Subscribed again. Reply HELP for what you can do.")
+    assert talk(start).full_text() == talk._("Subscribed again. Reply 0 for the menu.")
     assert not talk.fresh().sms_opt_out
     assert talk("BAL").full_text() == talk._("Your balance: %(points)s points.", points="0")
 
@@ -339,9 +451,9 @@ def test_a_long_list_pages_with_more_within_two_segments(world, dialogue, langua
     assert first.lines[-1] == talk.footer()
     lines, pages = talk.all_lines(first)
     assert pages >= 3
-    assert sorted(codes_of(lines)) == sorted(a.code for a in activities)  # each exactly once
-    assert len(codes_of(lines)) == len(activities)
-    assert codes_of(lines) == [a.code for a in activities]  # soonest first, in order
+    assert numbers_of(lines) == list(range(1, 16))  # each exactly once, numbered across pages
+    assert all(f"第{i}场" in line for i, line in enumerate(lines))  # soonest first, in order
+    assert activities[11].code in talk("12").full_text()  # a number from a later page picks it
     nothing = talk._("Nothing more to show.")
     assert talk("MORE").full_text() == nothing
     assert talk("更多").full_text() == nothing
@@ -354,11 +466,11 @@ def test_a_long_list_pages_with_more_within_two_segments(world, dialogue, langua
 def test_telegram_gets_the_whole_list_at_once(world, dialogue):
     place, coordinator = world
     resident = make.resident(place.north, telegram_id=TELEGRAM_ID)
-    activities = [make.activity(coordinator, place.north, starts_at=make.future(days=2, hours=i))
-                  for i in range(15)]
+    for i in range(15):
+        make.activity(coordinator, place.north, starts_at=make.future(days=2, hours=i))
     talk = Talk(dialogue, TELEGRAM, str(TELEGRAM_ID), resident)
     reply = talk("LIST")
-    assert codes_of(reply.lines) == [a.code for a in activities]
+    assert numbers_of(reply.lines) == list(range(1, 16))
     assert len(reply.buttons) == 15
     assert talk("MORE").full_text() == talk._("Nothing more to show.")
 
@@ -373,24 +485,52 @@ def test_a_new_sms_number_registers_with_a_name_and_the_community_number(world, 
     def text(body):
         return sms.receive(dialogue, f"SM{next(ids)}", "138 0013 8000", body)
 
-    assert text("你好") == _("Welcome to Linli, the community points service. Please reply with your name "
-                           "to register.")
-    choices = text("王阿姨").splitlines()
+    welcome = _("Welcome to Linli, the community points service! Please reply with your name. For English, reply EN.")
+    assert text("你好") == welcome
+    ask_name = _("Please reply with your name, for example: 陈桂兰")
+    for not_a_name in ("我要报名", "你好", "1", "😀😀", "帮助", "12345"):  # none of these becomes a name
+        assert text(not_a_name) == ask_name, not_a_name
+    assert text("我叫王阿姨") == _("Your name: %(name)s. Reply 1 if it is right, 2 to write it again.", name="王阿姨")
+    assert text("2") == ask_name  # write it again
+    text("王阿姨。")
+    choices = text("1").splitlines()
     assert choices[0] == _("Which community do you live in? Reply with its number:")
     assert choices[1:] == ["1. 东社区", "2. 北社区", "3. 南社区"]
     assert text("9") == "\n".join(choices)  # not a choice: asked again
+    assert text("社区") == "\n".join(choices)  # part of several names: asked again
     assert not Resident.select().exists()
-    assert text("２") == _("Welcome, %(name)s! You are registered with %(community)s. Reply HELP for what "
-                          "you can do.", name="王阿姨", community="北社区")
+    registered = text("北")  # a unique part of the name
+    assert registered.startswith(_("Welcome, %(name)s! You are registered with %(community)s.", name="王阿姨",
+                                   community="北社区"))
+    assert _("No upcoming activities right now.") in registered  # 我要报名, asked before, is done now
     resident = Resident.get()
     assert (resident.phone, resident.display_name, resident.community.code, resident.language) == (
         PHONE, "王阿姨", "N1", "zh_Hans")
     conversation = Conversation.get(Conversation.address == PHONE)
-    assert (conversation.channel, conversation.state, conversation.data) == (SMS, "", "{}")
+    assert (conversation.channel, conversation.state) == (SMS, "")
     assert text("BAL") == _("Your balance: %(points)s points.", points="0")
 
 
-def test_registration_by_community_code_in_the_conversations_language(world, dialogue):
+@pytest.mark.parametrize("choice, code", [("２", "N1"), ("二", "N1"), ("南社区", "S1"), ("东", "E1"), ("s1", "S1")])
+def test_the_community_by_number_name_or_part_of_it(world, dialogue, choice, code):
+    for body in ("hi", "陈桂兰", "1"):
+        dialogue.handle(SMS, PHONE, body)
+    dialogue.handle(SMS, PHONE, choice)
+    assert Resident.get(Resident.phone == PHONE).community.code == code
+
+
+def test_a_command_sent_before_registering_is_carried_out_after(world, dialogue):
+    place, coordinator = world
+    activity = make.activity(coordinator, place.north, title="种树")
+    for body in (f"报名 {activity.code}", "陈桂兰", "1"):
+        dialogue.handle(SMS, PHONE, body)
+    done = dialogue.handle(SMS, PHONE, "2").full_text()
+    assert "陈桂兰" in done and activity.code in done and "种树" in done
+    resident = Resident.get(Resident.phone == PHONE)
+    assert Signup.get(Signup.resident == resident.id).activity_id == activity.id
+
+
+def test_registration_in_english(world, dialogue):
     address = "+8613900139000"
 
     def handle(body):
@@ -398,11 +538,12 @@ def test_registration_by_community_code_in_the_conversations_language(world, dia
         assert segments(reply.full_text()) <= 2
         return reply.full_text()
 
-    assert handle("ENGLISH") == "Language changed to English. Reply HELP for what you can do."
-    assert handle("hi") == "Welcome to Linli, the community points service. Please reply with your name to register."
-    assert handle("x" * 31) == "Please reply with your name (at most 30 characters)."
-    assert handle("Bob  Smith").startswith("Which community do you live in?")
-    assert handle("s1") == "Welcome, Bob Smith! You are registered with South. Reply HELP for what you can do."
+    assert handle("hi").startswith("欢迎")
+    assert handle("EN") == "Language changed to English. Please reply with your name to register."
+    assert handle("x" * 31) == "Please reply with your name, for example: 陈桂兰"
+    assert handle("My name is Bob  Smith") == "Your name: Bob Smith. Reply 1 if it is right, 2 to write it again."
+    assert handle("yes").startswith("Which community do you live in?")
+    assert handle("south").startswith("Welcome, Bob Smith! You are registered with South.")
     resident = Resident.get(Resident.phone == address)
     assert (resident.display_name, resident.community.code, resident.language) == ("Bob Smith", "S1", "en")
 
@@ -411,8 +552,9 @@ def test_a_telegram_user_registers_with_the_telegram_id(world, dialogue):
     _ = messages(dialogue, "zh_Hans")
     address = "777000111"
     assert dialogue.handle(TELEGRAM, address, "/start").full_text() == _(
-        "Welcome to Linli, the community points service. Please reply with your name to register.")
-    community = dialogue.handle(TELEGRAM, address, "李四")
+        "Welcome to Linli, the community points service! Please reply with your name. For English, reply EN.")
+    dialogue.handle(TELEGRAM, address, "李四")
+    community = dialogue.handle(TELEGRAM, address, "1")
     assert [b.command for b in community.buttons] == ["E1", "N1", "S1"]
     welcome = dialogue.handle(TELEGRAM, address, community.buttons[2].command)  # the button sends the code
     assert "李四" in welcome.full_text() and "南社区" in welcome.full_text()
@@ -425,7 +567,8 @@ def test_with_one_community_there_is_no_question(db, dialogue):
     assert dialogue.handle(SMS, PHONE, "hi").full_text() == _("Linli is not open in your community yet.")
     create_community("ONLY", "独一社区", "The Only One")
     dialogue.handle(SMS, PHONE, "hi")
-    reply = dialogue.handle(SMS, PHONE, "张三")
+    dialogue.handle(SMS, PHONE, "张三")
+    reply = dialogue.handle(SMS, PHONE, "确认")
     assert "张三" in reply.full_text() and "独一社区" in reply.full_text()
     assert Resident.get(Resident.phone == PHONE).community.code == "ONLY"
 
@@ -446,6 +589,7 @@ def test_a_closed_resident_gets_the_closed_message(talk, world):
 def test_an_odd_digit_as_the_community_choice_is_asked_again(world, dialogue, choice):
     dialogue.handle(SMS, PHONE, "hi")
     dialogue.handle(SMS, PHONE, "王阿姨")
+    dialogue.handle(SMS, PHONE, "1")
     reply = dialogue.handle(SMS, PHONE, choice)
     assert isinstance(reply, Reply) and reply.full_text()
 
@@ -455,7 +599,8 @@ def test_the_community_question_fits_two_segments_with_many_communities(world, d
     for i in range(12):
         create_community(f"C{i:02d}", f"幸福里第{i}社区居民委员会", f"Happy Lane {i}", parent=place.street)
     dialogue.handle(SMS, PHONE, "hi")
-    reply = dialogue.handle(SMS, PHONE, "王阿姨")
+    dialogue.handle(SMS, PHONE, "王阿姨")
+    reply = dialogue.handle(SMS, PHONE, "1")
     assert segments(reply.full_text()) <= 2, reply.full_text()
 
 
@@ -470,12 +615,13 @@ def test_the_english_join_reply_fits_two_segments_with_emoji_titles(world, dialo
 
 # --- any text at all -------------------------------------------------------------------------
 
+WORDS = sorted(w for i in INTENTS for w in (*i.latin, *i.chinese, *i.alone))
 SPECIALS = ["\x00", "\u202eBAL", "JOIN \u200b", "报名", "JOIN " + "9" * 1500, "😀" * 800, "e\u0301" * 700,
             "MORE", "LANG", "LANG \x00EN", "\u202e\u200b\x00", "STOP", "START", "1", "n1", "ﷺ" * 200]
 ANY_TEXT = st.one_of(
     st.text(max_size=1600),
     st.text(alphabet=st.characters(categories=["Cf", "Mn", "So", "Lo", "Zs", "Nd", "No", "Cc"]), max_size=400),
-    st.builds(lambda word, gap, rest: word + gap + rest, st.sampled_from(sorted(KEYWORDS)),
+    st.builds(lambda word, gap, rest: word + gap + rest, st.sampled_from(WORDS),
               st.sampled_from(["", " ", "\u3000", "\u200b", "\x00"]), st.text(max_size=100)),
     st.sampled_from(SPECIALS),
 )
@@ -515,11 +661,13 @@ def newcomer(dialogue, channel, language, state):
     n = next(_addresses)
     address = f"+86139{n:08d}" if channel == SMS else str(10**9 + n)
     if language == "en":
-        dialogue.handle(channel, address, "ENGLISH")
-    if state in ("awaiting_name", "awaiting_community"):
+        Conversation.create(channel=channel, address=address, language="en")
+    if state in ("awaiting_name", "confirm_name", "awaiting_community"):
         dialogue.handle(channel, address, "hi")
-    if state == "awaiting_community":
+    if state in ("confirm_name", "awaiting_community"):
         dialogue.handle(channel, address, "Someone")
+    if state == "awaiting_community":
+        dialogue.handle(channel, address, "1")
     conversation = Conversation.get_or_none((Conversation.channel == channel) & (Conversation.address == address))
     assert (conversation.state if conversation else "") == state
     return address
@@ -527,7 +675,7 @@ def newcomer(dialogue, channel, language, state):
 
 @FUZZ
 @given(text=ANY_TEXT, language=st.sampled_from(["zh_Hans", "en"]),
-       state=st.sampled_from(["", "awaiting_name", "awaiting_community"]))
+       state=st.sampled_from(["", "awaiting_name", "confirm_name", "awaiting_community"]))
 @example(text="⓵", language="en", state="awaiting_name")
 @example(text="JOIN A1", language="zh_Hans", state="awaiting_community")
 def test_any_text_gets_a_reply_that_fits(dialogue, regulars, text, language, state):

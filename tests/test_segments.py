@@ -41,7 +41,8 @@ def sms_templates():
 # Worst cases: the longest quoted name, title and place; Chinese text forces UCS-2 everywhere.
 FILL = {"code": "A999", "title": "志" * SHORT, "name": "名" * SHORT, "community": "社" * SHORT,
         "place": "地" * SHORT, "when": "11-28 15:46", "points": "100000", "balance": "1000000",
-        "reason": "因" * 40, "minutes": 10, "items": "品" * 40, "link": "https://t.me/linli_community_bot?start=link-ABCDEFGH23"}
+        "reason": "因" * 40, "minutes": 10, "time": "23:59", "n": 99, "phone": "0594-23456789", "choices": "1活动",
+        "goods": "品" * SHORT, "stock": 99999, "items": "品" * 40, "link": "https://t.me/linli_community_bot?start=link-ABCDEFGH23"}
 
 
 def test_the_catalogue_has_the_sms_templates():
@@ -50,7 +51,7 @@ def test_the_catalogue_has_the_sms_templates():
     ids = list(sms_templates())
     assert len(ids) > 30
     assert [msgid for msgid in ids if msgid not in translated] == []
-    assert any(msgid.startswith("Reply LIST") for msgid in ids)
+    assert any(msgid.startswith("Upcoming activities") for msgid in ids)
 
 
 @pytest.mark.parametrize("language", ["en", "zh_Hans"])

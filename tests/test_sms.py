@@ -1,5 +1,6 @@
-"""Inbound SMS through the real Twilio webhook: signatures, TwiML, redelivery, rate limit, opt-out."""
+"""Inbound SMS through the real Twilio webhook: signatures, TwiML, redelivery, limits, opt-out."""
 
+import datetime
 import itertools
 import xml.etree.ElementTree as ET
 
@@ -9,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
+from botapp import sms as inbound_sms
 from botapp.models import Inbound
-from botapp.sms import RATE_LIMIT
+from botapp.sms import SAME_TEXT_LIMIT
 from community import Resident, Signup
 from web import create_app
 
@@ -69,7 +71,8 @@ def test_the_webhook_is_closed_without_an_auth_token(db_url):
 
 def test_a_new_number_registers_by_sms_and_joins(client, place, app):
     assert sms(client, "hello") is not None  # asks for a name
-    choices = sms(client, "王阿姨")  # asks for the community: "2. 北社区"
+    assert "王阿姨" in sms(client, "我叫王阿姨")  # read back: 1 right, 2 write it again
+    choices = sms(client, "1")  # asks for the community: "2. 北社区"
     number = next(line.split(".")[0] for line in choices.splitlines() if "北社区" in line)
     reply = sms(client, number)
     assert "王阿姨" in reply
@@ -78,8 +81,9 @@ def test_a_new_number_registers_by_sms_and_joins(client, place, app):
     with app.app_context():
         activity = make.activity(make.coordinator(place.north), place.north)
     listing = sms(client, "ＬＩＳＴ")  # full-width letters
-    assert activity.code in listing
-    assert activity.code in sms(client, f"报名{activity.code.lower()}")
+    assert listing.splitlines()[1].startswith("1. ") and activity.title in listing
+    assert activity.code in sms(client, "１")  # a number picks from the list just shown
+    assert activity.code in sms(client, f"报名{activity.code.lower()}")  # the code works too
     assert Signup.get(Signup.resident == resident.id).state == Signup.SIGNED_UP
 
 
@@ -101,22 +105,55 @@ def test_opted_out_numbers_get_no_reply_until_they_start_again(client, place, ap
         make.resident(place.north, phone_number=PHONE)
     assert sms(client, "退订") is not None
     assert Resident.get(Resident.phone == PHONE).sms_opt_out
-    assert sms(client, "BAL") is None
+    reminder = sms(client, "BAL")  # once a day: how to come back
+    assert "订阅" in reminder and "积分" not in reminder
     assert sms(client, "HELP") is None
+    assert sms(client, "余额") is None
     assert sms(client, "START") is not None
     assert not Resident.get(Resident.phone == PHONE).sms_opt_out
     assert sms(client, "BAL") is not None
 
 
-def test_a_flood_gets_one_polite_reply_then_silence(client, place, app):
+def test_a_loop_of_one_text_gets_one_reply_saying_when_then_silence(client, place, app):
     with app.app_context():
         make.resident(place.north, phone_number=PHONE)
-    replies = [sms(client, "BAL") for _ in range(RATE_LIMIT + 3)]
-    assert all(r is not None for r in replies[:RATE_LIMIT])
-    assert replies[RATE_LIMIT] is not None and replies[RATE_LIMIT] != replies[0]
-    assert replies[RATE_LIMIT + 1:] == [None, None]
+    replies = [sms(client, "BAL") for _ in range(SAME_TEXT_LIMIT + 3)]
+    assert all(r is not None and "积分" in r for r in replies[:SAME_TEXT_LIMIT])
+    held = replies[SAME_TEXT_LIMIT]
+    assert held is not None and "重复" in held and ":" in held  # says after what time
+    assert replies[SAME_TEXT_LIMIT + 1:] == [None, None]
+    assert sms(client, "明细") is not None  # another text is still answered
     other = "+8613900139000"
-    assert sms(client, "hi", sender=other) is not None  # the limit is per number
+    assert sms(client, "BAL", sender=other) is not None  # the limit is per number
+
+
+def test_a_resident_exploring_is_answered_every_time(app, place):
+    """Thirty varied messages in ten minutes, at a person's pace: every one answered."""
+    with app.app_context():
+        make.activity(make.coordinator(place.north), place.north)
+        dialogue = app.extensions["linli.dialogue"]
+        start = datetime.datetime(2030, 3, 1, 2, 0)
+        words = ["你好", "我叫陈桂兰", "1", "2", "菜单", "1", "1", "我的报名", "余额", "查积分", "我有多少分",
+                 "明细", "更多", "商品", "1", "兑换码", "0", "活动", "报名", "1", "我的", "谢谢", "帮助", "5",
+                 "2", "积分多少", "签到", "菜单", "3", "取消"]
+        replies = [inbound_sms.receive(dialogue, f"SMx{n}", PHONE, text, now=start + datetime.timedelta(seconds=20 * n))
+                   for n, text in enumerate(words)]
+        assert len(words) == 30 and all(replies), [w for w, r in zip(words, replies, strict=True) if not r]
+        assert Resident.get(Resident.phone == PHONE).display_name == "陈桂兰"
+
+
+def test_machine_speed_is_held_but_cancel_code_and_check_in_get_through(app, place):
+    with app.app_context():
+        make.resident(place.north, phone_number=PHONE)
+        dialogue = app.extensions["linli.dialogue"]
+        start = datetime.datetime(2030, 3, 1, 2, 0)
+        replies = [inbound_sms.receive(dialogue, f"SMb{n}", PHONE, f"hello {n}", now=start) for n in range(23)]
+        assert all(replies[:20]) and "快" in replies[20] and replies[21:] == [None, None]
+        for word in ("兑换码", "取消 A1", "签到 1234", "STOP"):
+            assert inbound_sms.receive(dialogue, f"SMb-{word}", PHONE, word, now=start), word
+        later = start + datetime.timedelta(minutes=2)
+        assert inbound_sms.receive(dialogue, "SMb-later", PHONE, "START", now=later)
+        assert inbound_sms.receive(dialogue, "SMb-bal", PHONE, "BAL", now=later)
 
 
 def test_unusable_senders_get_no_reply(client, place):
@@ -139,25 +176,28 @@ def test_any_body_gets_an_answer_never_a_500(client, place, app, body):
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert "Traceback" not in text and "Error" not in text
-    # keep the flood limit out of the way of the property
+    # keep the limits out of the way of the property
     Inbound.delete().execute()
 
 
-def test_stop_always_gets_through_and_more_is_not_counted(client, place, app):
+def test_a_days_reply_budget_is_kept_and_said_once(app, place):
     with app.app_context():
         make.resident(place.north, phone_number=PHONE)
-    for _ in range(RATE_LIMIT):
-        assert sms(client, "MORE") is not None
-    for _ in range(RATE_LIMIT):
-        assert sms(client, "BAL") is not None
-    assert sms(client, "BAL") is not None and sms(client, "BAL") is None  # the polite reply, then silence
-    assert sms(client, "STOP") is not None
-    assert Resident.get(Resident.phone == PHONE).sms_opt_out
+        dialogue = app.extensions["linli.dialogue"]
+        start = datetime.datetime(2030, 3, 1, 2, 0)
+        replies = [inbound_sms.receive(dialogue, f"SMd{n}", PHONE, f"随便说说 {n}", now=start + datetime.timedelta(
+            minutes=n)) for n in range(inbound_sms.DAILY_SEGMENTS + 2)]
+        used = [r for r in replies if r]
+        assert "明天" in used[-1] and replies[-1] is None  # said once, then nothing
+        assert len(used) == inbound_sms.DAILY_SEGMENTS + 1
+        assert inbound_sms.receive(dialogue, "SMd-stop", PHONE, "退订", now=start + datetime.timedelta(hours=3))
+        assert inbound_sms.receive(dialogue, "SMd-next", PHONE, "订阅", now=start + datetime.timedelta(days=1, hours=3))
 
 
 def test_a_chinese_name_that_starts_like_a_command_word_is_a_name(client, place):
     sms(client, "你好")
-    choices = sms(client, "我的名字是王伟")
+    assert "王伟" in sms(client, "我的名字是王伟")
+    choices = sms(client, "1")
     number = next(line.split(".")[0] for line in choices.splitlines() if "北社区" in line)
     sms(client, number)
-    assert Resident.get(Resident.phone == PHONE).display_name == "我的名字是王伟"
+    assert Resident.get(Resident.phone == PHONE).display_name == "王伟"

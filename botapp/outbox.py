@@ -131,6 +131,9 @@ def render(notice, resident, dialogue, channel, redact=False):
     when = dialogue.local(datetime.datetime.fromisoformat(p["starts_at"])) if p.get("starts_at") else ""
     reason = short(p.get("reason", ""), 40)
     place = short(p.get("place", "")) or "-"
+    community = resident.community
+    ask = (_("Questions? Call %(phone)s.", phone=community.phone) if community.phone
+           else _("Questions? Ask your community office."))
     templates = {
         kinds.SIGNED_UP: lambda t: _("Signed up: %(code)s %(title)s, %(when)s.", code=code, title=t, when=when),
         kinds.WAITLISTED: lambda t: _("Waitlisted: %(code)s %(title)s. We will tell you if a place frees up.",
@@ -141,9 +144,11 @@ def render(notice, resident, dialogue, channel, redact=False):
         kinds.CONFIRMED: lambda t: _("+%(points)s points for %(title)s. Balance: %(balance)s.",
                                      points=points, title=t, balance=balance),
         kinds.REJECTED: lambda t: _("Not confirmed: %(title)s. Reason: %(reason)s", title=t,
-                                    reason=reason),
-        kinds.REVERSED: lambda t: _("An award of %(points)s points was reversed: %(reason)s. Balance: "
-                                    "%(balance)s.", points=points, reason=reason, balance=balance),
+                                    reason=reason) + " " + ask,
+        kinds.REVERSED: lambda t: _("The %(points)s points for %(title)s were taken back: %(reason)s. Balance: "
+                                    "%(balance)s.", points=points, title=t, reason=reason, balance=balance)
+        if t else _("An award of %(points)s points was reversed: %(reason)s. Balance: "
+                    "%(balance)s.", points=points, reason=reason, balance=balance),
         kinds.ACTIVITY_CANCELLED: lambda t: _("Cancelled: %(code)s %(title)s. %(reason)s", code=code, title=t,
                                               reason=reason),
         kinds.REMINDER: lambda t: _("Reminder: %(code)s %(title)s, %(when)s at %(place)s.", code=code, title=t,
@@ -156,16 +161,18 @@ def render(notice, resident, dialogue, channel, redact=False):
         checkout.VOIDED: lambda t: _("A redemption of %(points)s points was voided: %(reason)s. Balance: "
                                          "%(balance)s.", points=points, reason=reason, balance=balance),
     }
+    # SMS names its sender, as Chinese SMS do: 【东梅社区】
+    sender = _("[%(community)s] ", community=short(community.name(resident.language), 8)) if channel == SMS else ""
     make = templates.get(notice.kind)
     if make is None:
-        return _("You have a new message from your community.")
-    text = make(title)
+        return sender + _("You have a new message from your community.")
+    text = sender + make(title)
     if channel == SMS:
         # Shorten the quoted title first, one character at a time (bounded), then the whole text.
         for keep in range(len(title) - 1, -1, -1):
             if fits(text):
                 break
-            text = make(title[:keep] + "…")
+            text = sender + make(title[:keep] + "…")
         if not fits(text):
             text = truncate(text)
     return text

@@ -109,6 +109,8 @@ def find_digit_code(resident, text, now=None):
     if row.failed_attempts >= MAX_FAILED_ATTEMPTS:
         raise TooManyWrongDigits()
     if not hmac.compare_digest(row.code, digits):
+        if _an_earlier_code(resident, row, digits, now):
+            raise CodeReplaced()  # asked twice by SMS: not a guess, and the counter says so
         with db.atomic():
             tried = CounterCode.update(failed_attempts=CounterCode.failed_attempts + 1)
             tried.where(CounterCode.id == row.id).execute()
@@ -122,6 +124,16 @@ def find_digit_code(resident, text, now=None):
             raise TooManyWrongDigits()
         raise WrongDigits(left=left)
     return _usable(row, now)
+
+
+def _an_earlier_code(resident, newest, digits, now):
+    """Tell whether `digits` is one of the resident's earlier codes that a newer one replaced
+    while it was still valid."""
+    earlier = CounterCode.select().where(
+        (CounterCode.resident == resident.id) & (CounterCode.kind == CounterCode.DIGITS)
+        & (CounterCode.id < newest.id) & (CounterCode.expires_at > now) & CounterCode.used_at.is_null()
+    )
+    return any(hmac.compare_digest(old.code, digits) for old in earlier)
 
 
 def consume(row, now=None):

@@ -278,7 +278,8 @@ def _join(resident, activity, staff, now):
     ).exists()
     state = Signup.SIGNED_UP if not waiting and _take_seat(activity.id) else Signup.WAITLISTED
     if existing is None:
-        signup = Signup.create(activity=activity, resident=resident, state=state, created_by=staff)
+        signup = Signup.create(activity=activity, resident=resident, state=state, created_by=staff,
+                               created_at=now, updated_at=now)
     else:
         changed = (
             Signup.update(state=state, reason="", created_at=now, updated_at=now, created_by=staff)
@@ -288,10 +289,10 @@ def _join(resident, activity, staff, now):
         if not changed:
             raise IntegrityError("sign-up changed concurrently")
         signup = Signup.get_by_id(existing.id)
-    kind = notices.SIGNED_UP if state == Signup.SIGNED_UP else notices.WAITLISTED
-    notices.queue_notice(kind, resident, activity=activity.code, title=activity.title,
-                         starts_at=activity.starts_at.isoformat(timespec="minutes"), place=activity.place)
-    if staff is not None:
+    if staff is not None:  # a resident's own sign-up is answered by its reply: one message, not two
+        kind = notices.SIGNED_UP if state == Signup.SIGNED_UP else notices.WAITLISTED
+        notices.queue_notice(kind, resident, activity=activity.code, title=activity.title,
+                             starts_at=activity.starts_at.isoformat(timespec="minutes"), place=activity.place)
         record(staff, "signup.join", f"signup:{signup.id}", community=activity.community)
     return signup
 
@@ -317,8 +318,8 @@ def cancel(resident, activity, *, staff=None, now=None):
         if signup.state == Signup.SIGNED_UP:
             Activity.update(taken=Activity.taken - 1).where(Activity.id == activity.id).execute()
             _promote_waitlist(activity.id)
-        notices.queue_notice(notices.CANCELLED, resident, activity=activity.code, title=activity.title)
-        if staff is not None:
+        if staff is not None:  # a resident's own cancellation is answered by its reply
+            notices.queue_notice(notices.CANCELLED, resident, activity=activity.code, title=activity.title)
             record(staff, "signup.cancel", f"signup:{signup.id}", community=activity.community)
     return Signup.get_by_id(signup.id)
 

@@ -271,6 +271,7 @@ def reverse_award(staff, signup, reason):
                 notices.REVERSED, signup.resident_id, dedupe_key=f"reversed:{signup.id}",
                 reason=reason, points=signup.rule.points if signup.rule_id else 0,
                 balance=ledger.balance(signup.resident.account_id),
+                title=signup.activity.title if signup.activity_id else signup.note,
             )
     return Signup.get_by_id(signup.id)
 

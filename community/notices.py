@@ -42,8 +42,13 @@ def notice_params(notice):
     return json.loads(notice.params)
 
 
+#: How long before an activity its reminder goes out.
+REMINDER_AHEAD = datetime.timedelta(days=1)
+
+
 def queue_reminders(now=None):
-    """Queue one reminder per seated sign-up for activities starting within the next day."""
+    """Queue one reminder per seated sign-up for activities starting within the next day, unless
+    the sign-up itself was made within that day (its message already said when and where)."""
     now = now or utcnow()
     upcoming = (
         Signup.select(Signup, Activity)
@@ -51,12 +56,14 @@ def queue_reminders(now=None):
         .where(
             Activity.status == Activity.OPEN,
             Activity.starts_at > now,
-            Activity.starts_at <= now + datetime.timedelta(days=1),
+            Activity.starts_at <= now + REMINDER_AHEAD,
             Signup.state.in_([Signup.SIGNED_UP, Signup.CHECKED_IN]),
         )
     )
     queued = 0
     for signup in upcoming:
+        if signup.created_at > signup.activity.starts_at - REMINDER_AHEAD:
+            continue  # signed up inside the window: the sign-up's own message gave time and place
         notice = queue_notice(
             REMINDER, signup.resident_id, dedupe_key=f"reminder:{signup.id}",
             activity=signup.activity.code, title=signup.activity.title,

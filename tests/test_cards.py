@@ -11,7 +11,7 @@ from webforms import Browser
 import ledger
 from catalog import cards, codes
 from catalog.checkout import checkout
-from catalog.errors import CardReplaced, CodeMalformed, CodeUnknown, CodeUsed, WrongCommunity
+from catalog.errors import CardReplaced, CodeMalformed, CodeReplaced, CodeUnknown, CodeUsed, WrongCommunity
 from catalog.goods import create_goods, receive_stock
 from catalog.models import CounterCode, MemberCard
 from community.awards import confirm_participation, report_deed
@@ -100,7 +100,7 @@ def test_a_second_scan_within_a_minute_sends_no_second_code(place, boss):
     assert len(code_notices(resident)) == 1
     assert cards.send_card_code(clerk, card, now=now + datetime.timedelta(seconds=61)) is True
     first, second = code_notices(resident)
-    with pytest.raises(CodeUnknown):  # only the newest code counts
+    with pytest.raises(CodeReplaced):  # only the newest code counts, and the clerk is told why
         cards.find_counter_code(SECRET, card=card.code, digits=first["code"])
     assert cards.find_counter_code(SECRET, card=card.code, digits=second["code"])
 

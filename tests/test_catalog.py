@@ -139,6 +139,19 @@ def test_six_digit_codes_are_per_resident_and_guessing_voids_them(shop):
     assert codes.find_digit_code(resident, f" {fresh} ").resident_id == resident.id
 
 
+def test_a_code_asked_for_twice_says_replaced_and_costs_no_try(shop):
+    place, _, _, _ = shop
+    resident = make.resident(place.north)
+    first, second = codes.issue_digit_code(resident), codes.issue_digit_code(resident)
+    if first == second:
+        second = codes.issue_digit_code(resident)
+    with pytest.raises(CodeReplaced):
+        codes.find_digit_code(resident, first)
+    newest = CounterCode.select().where(CounterCode.resident == resident.id).order_by(CounterCode.id.desc()).first()
+    assert newest.failed_attempts == 0
+    assert codes.find_digit_code(resident, second).id == newest.id
+
+
 def test_a_closed_resident_gets_no_code(shop):
     place, coordinator, _, _ = shop
     resident = make.resident(place.north)

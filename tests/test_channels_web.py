@@ -78,7 +78,7 @@ def test_the_simulator_page_shows_replies_segments_and_notices(client, app):
         make.coordinator(place.north, username="sim-coord")
         resident = make.resident(place.north, "陈阿婆", phone_number=PHONE)
         activity = make.activity(make.coordinator(place.north), place.north)
-        make.activities.join(resident, activity)
+        make.activities.join(resident, activity, staff=make.coordinator(place.north))
     browser = Browser(client)
     browser.login("sim-coord")
     page = simulate(browser, "138 0013 8000", "积分").get_data(as_text=True)

@@ -19,9 +19,9 @@ from botapp.dialogue import Dialogue
 from botapp.models import Inbound, forget_old_inbound
 from botapp.segments import segments
 from botapp.worker import Pacer, SmsSender, TelegramSender, Worker
-from community import Notice, Resident
+from community import Community, Notice, Resident
 from community import notices as kinds
-from community.awards import confirm_participation, report_deed
+from community.awards import confirm_participation, reject_participation, report_deed, reverse_award
 from ledger.models import utcnow
 
 FROM = "+15005550006"
@@ -93,13 +93,28 @@ def test_notices_are_rendered_in_the_residents_language_within_two_segments(worl
     place, coordinator = world
     resident = make.resident(place.north, language="en")
     activity = make.activity(coordinator, place.north, title="Very long title " * 6, place="x" * 90)
-    make.activities.join(resident, activity)
+    make.activities.join(resident, activity, staff=coordinator)
     notice = Notice.get(Notice.resident == resident.id)
     text = outbox.render(notice, resident, dialogue, "sms")
-    assert text.startswith("Signed up") and segments(text) <= 2
+    assert text.startswith("[North] Signed up") and segments(text) <= 2
     Resident.update(language="zh_Hans").where(Resident.id == resident.id).execute()
     chinese = outbox.render(notice, Resident.get_by_id(resident.id), dialogue, "sms")
-    assert chinese.startswith("已报名") and segments(chinese) <= 2
+    assert chinese.startswith("【北社区】已报名") and segments(chinese) <= 2
+
+
+def test_a_rejection_says_whom_to_ask_and_a_taking_back_says_what_for(world, dialogue):
+    place, coordinator = world
+    resident = make.resident(place.north)
+    Community.update(phone="0594-2345678").where(Community.id == place.north.id).execute()
+    rejected = reject_participation(coordinator, report_deed(coordinator, resident, "volunteering", "扫楼道"), "没来")
+    notice = Notice.get((Notice.resident == resident.id) & (Notice.kind == kinds.REJECTED))
+    text = outbox.render(notice, Resident.get_by_id(resident.id), dialogue, "sms")
+    assert rejected.state == "rejected" and text.startswith("【北社区】") and "0594-2345678" in text
+    deed = confirm_participation(coordinator, report_deed(coordinator, resident, "volunteering", "扫楼道"))
+    reverse_award(coordinator, deed, "记错了人")
+    notice = Notice.get((Notice.resident == resident.id) & (Notice.kind == kinds.REVERSED))
+    text = outbox.render(notice, Resident.get_by_id(resident.id), dialogue, "sms")
+    assert "扫楼道" in text and "退回" in text and "冲正" not in text and segments(text) <= 2
 
 
 def test_unconfigured_channels_go_to_the_log_with_a_masked_number(world, dialogue, caplog):
@@ -175,13 +190,13 @@ def test_reminders_are_queued_once_and_sent(world, dialogue):
     place, coordinator = world
     resident = make.resident(place.north)
     activity = make.activity(coordinator, place.north, starts_at=utcnow() + datetime.timedelta(hours=20))
-    make.activities.join(resident, activity)
+    make.activities.join(resident, activity, now=utcnow() - datetime.timedelta(days=1))
     assert kinds.queue_reminders() == 1 and kinds.queue_reminders() == 0
     http = RecordingHttp()
     while drain(sms_worker(dialogue, http)):
         pass
     bodies = [r["data"]["Body"] for r in http.requests]
-    assert any(body.startswith("提醒") and activity.code in body for body in bodies)
+    assert any(body.startswith("【北社区】提醒") and activity.code in body for body in bodies)
 
 
 def test_the_pacer_keeps_the_overall_and_per_chat_rates():

@@ -139,6 +139,16 @@ class Dialogue:
         except IntegrityError:
             return Conversation.get(same)
 
+    def first_contact(self, channel, address, language):
+        """Start a newcomer's conversation in `language` (their app's); later messages keep theirs."""
+        same = (Conversation.channel == channel) & (Conversation.address == address)
+        if not Conversation.select().where(same).exists():
+            try:
+                with db.atomic():
+                    Conversation.create(channel=channel, address=address, language=language)
+            except IntegrityError:
+                pass
+
     @staticmethod
     def remember(conversation, **changes):
         """Save changes to a conversation (its own sender only ever changes it)."""
@@ -372,8 +382,14 @@ class Dialogue:
         if intent not in (None, "yes", "no", "menu", "help", "start"):
             kept["then"] = cleaned  # done once they are registered
         self.remember(conversation, state="awaiting_name", data=json.dumps(kept, ensure_ascii=False))
-        return Reply(_("Welcome to Linli, the community points service! Please reply with your name. "
-                       "For English, reply EN."), language=language)
+        return Reply(self.welcome(language), language=language)
+
+    def welcome(self, language):
+        """The first answer to a new number: what this is, the name please, and (in Chinese) how
+        to switch to English, written in English so that an English reader finds it."""
+        _ = self.gettext(language)
+        text = _("Welcome to Linli, the community points service! Please reply with your name.")
+        return text + (" For English, reply EN." if language == "zh_Hans" else "")
 
     def confirm_name(self, name, language):
         """Read a name back: 1 it is right, 2 write it again (buttons on Telegram)."""

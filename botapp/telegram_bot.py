@@ -5,6 +5,7 @@ import logging
 
 from peewee import IntegrityError
 from telegram import (
+    BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -35,6 +36,31 @@ COMMANDS = {
     "history": "HIST", "language": "LANG", "join": "JOIN", "cancel": "CANCEL", "here": "HERE",
     "shop": "SHOP", "redeem": "REDEEM",
 }
+#: The command menu Telegram shows, in each language (setMyCommands).
+MENU = {
+    "en": [("activities", "Activities"), ("mine", "My sign-ups"), ("balance", "My points"),
+           ("history", "History"), ("shop", "Goods"), ("redeem", "Counter QR code"),
+           ("language", "中文 / English"), ("help", "Menu")],
+    "zh": [("activities", "活动"), ("mine", "我的报名"), ("balance", "我的积分"), ("history", "明细"),
+           ("shop", "商品"), ("redeem", "兑换二维码"), ("language", "中文 / English"), ("help", "菜单")],
+}
+#: Short answers that need no dialogue (and no database).
+ONLY_TEXT = "我只能看懂文字消息，请打字告诉我。回复0查看菜单。\nI can only read text messages. Reply 0 for the menu."
+EDITED = "请发一条新消息，我看不到修改过的消息。\nPlease send a new message; I cannot see edits."
+PRIVATELY = "请私聊我使用邻里：点我的头像，再点“发消息”。\nPlease write to me privately to use Linli."
+SHARE = ("已经在用短信参加邻里？点下面的按钮共享手机号，就能连上您的记录。\n"
+         "Already use Linli by SMS? Share your number with the button below to link your record.")
+
+
+async def set_commands(bot):
+    """Tell Telegram the command menu in English (the default) and in Chinese."""
+    await bot.set_my_commands([BotCommand(c, d) for c, d in MENU["en"]])
+    await bot.set_my_commands([BotCommand(c, d) for c, d in MENU["zh"]], language_code="zh")
+
+
+def language_of(user):
+    """The language a new Telegram user's app is set to: English or (by default) Chinese."""
+    return "en" if (getattr(user, "language_code", None) or "").lower().startswith("en") else "zh_Hans"
 
 
 def _in_thread(function, *args, **kwargs):
@@ -97,9 +123,14 @@ class TelegramBot:
 
     async def answer(self, update: Update, text: str):
         """Run one message through the dialogue (once per update) and send the reply."""
-        reply = await self.once(update, self.dialogue.handle, TELEGRAM, str(update.effective_user.id), text)
+        user = update.effective_user
+        reply = await self.once(update, self.handle, str(user.id), text, language_of(user))
         await self.send(update, reply)
         return reply
+
+    def handle(self, user_id, text, language):
+        self.dialogue.first_contact(TELEGRAM, user_id, language)
+        return self.dialogue.handle(TELEGRAM, user_id, text)
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Translate /command args into the dialogue's words."""
@@ -112,16 +143,35 @@ class TelegramBot:
             reply = await self.once(update, self.dialogue.link_by_code, str(update.effective_user.id), args[5:])
             await self.send(update, reply)
             return
-        word = COMMANDS.get(name, "HELP")
-        reply = await self.answer(update, f"{word} {args}".strip() if word != "HELP" else word)
-        user_id = str(update.effective_user.id)
-        if reply is not None and name == "start" and not await _in_thread(self.dialogue.has_phone, TELEGRAM, user_id):
-            await update.effective_chat.send_message(
-                "📱", reply_markup=ReplyKeyboardMarkup(
-                    [[KeyboardButton("Share my phone number / 共享手机号", request_contact=True)]],
-                    one_time_keyboard=True, resize_keyboard=True,
+        user = update.effective_user
+        if name == "start" and not await _in_thread(self.dialogue.has_phone, TELEGRAM, str(user.id)):
+            # The first question: do they use Linli by SMS already? The share button is on it, so an
+            # SMS resident links their record instead of registering a second, empty one.
+            reply = await self.once(update, self.handle, str(user.id), "HELP", language_of(user))
+            if reply is not None:
+                await update.effective_chat.send_message(
+                    f"{SHARE}\n\n{reply.full_text()}", reply_markup=ReplyKeyboardMarkup(
+                        [[KeyboardButton("共享手机号 / Share my number", request_contact=True)]],
+                        one_time_keyboard=True, resize_keyboard=True,
+                    )
                 )
-            )
+            return
+        word = COMMANDS.get(name, "HELP")
+        await self.answer(update, f"{word} {args}".strip() if word != "HELP" else word)
+
+    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo, sticker, voice message, location or file: say what the bot can read."""
+        await update.effective_chat.send_message(ONLY_TEXT)
+
+    async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An edited message changes nothing that was done: ask for a new one."""
+        await update.effective_chat.send_message(EDITED)
+
+    async def on_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a group, one line: a resident's points are nobody else's business."""
+        if update.effective_message and update.effective_message.text and (
+                update.effective_message.text.startswith("/") or context.bot.username in update.effective_message.text):
+            await update.effective_chat.send_message(PRIVATELY)
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A /command we do not know: the help, never silence."""
@@ -167,7 +217,8 @@ def build_application(token, dialogue, *, base_url="https://api.telegram.org/bot
     """Build the PTB Application with Linli's handlers."""
     bot = TelegramBot(dialogue)
     application = (
-        Application.builder().token(token).base_url(base_url).concurrent_updates(False).build()
+        Application.builder().token(token).base_url(base_url).concurrent_updates(False)
+        .post_init(lambda app: set_commands(app.bot)).build()
     )
     # Private chats only (a resident's points are nobody else's business), new messages only.
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -175,6 +226,10 @@ def build_application(token, dialogue, *, base_url="https://api.telegram.org/bot
     application.add_handler(MessageHandler(private & filters.COMMAND, bot.on_unknown_command))
     application.add_handler(MessageHandler(private & filters.CONTACT, bot.on_contact))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, bot.on_text))
+    application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.CONTACT, bot.on_other))
+    application.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE,
+                                           bot.on_edited))
+    application.add_handler(MessageHandler(filters.ChatType.GROUPS & filters.UpdateType.MESSAGE, bot.on_group))
     application.add_handler(CallbackQueryHandler(bot.on_button))
     application.add_error_handler(bot.on_error)
     return application

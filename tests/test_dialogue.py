@@ -485,7 +485,7 @@ def test_a_new_sms_number_registers_with_a_name_and_the_community_number(world, 
     def text(body):
         return sms.receive(dialogue, f"SM{next(ids)}", "138 0013 8000", body)
 
-    welcome = _("Welcome to Linli, the community points service! Please reply with your name. For English, reply EN.")
+    welcome = dialogue.welcome("zh_Hans")
     assert text("你好") == welcome
     ask_name = _("Please reply with your name, for example: 陈桂兰")
     for not_a_name in ("我要报名", "你好", "1", "😀😀", "帮助", "12345"):  # none of these becomes a name
@@ -551,8 +551,9 @@ def test_registration_in_english(world, dialogue):
 def test_a_telegram_user_registers_with_the_telegram_id(world, dialogue):
     _ = messages(dialogue, "zh_Hans")
     address = "777000111"
-    assert dialogue.handle(TELEGRAM, address, "/start").full_text() == _(
-        "Welcome to Linli, the community points service! Please reply with your name. For English, reply EN.")
+    assert dialogue.handle(TELEGRAM, address, "/start").full_text() == dialogue.welcome("zh_Hans")
+    assert dialogue.welcome("zh_Hans").startswith(_("Welcome to Linli, the community points service! Please reply "
+                                                    "with your name.")) and dialogue.welcome("zh_Hans")[0] == "欢"
     dialogue.handle(TELEGRAM, address, "李四")
     community = dialogue.handle(TELEGRAM, address, "1")
     assert [b.command for b in community.buttons] == ["E1", "N1", "S1"]

@@ -12,6 +12,7 @@ check that something did *not* happen.
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import socket
@@ -29,7 +30,7 @@ from telegram.error import BadRequest, EndPointNotFound
 from botapp import telegram_bot
 from botapp.dialogue import Dialogue
 from botapp.models import Conversation, Inbound
-from botapp.telegram_bot import SORRY, build_application
+from botapp.telegram_bot import EDITED, ONLY_TEXT, PRIVATELY, SORRY, build_application, set_commands
 from community import awards, people
 from community.models import Activity, Resident, Signup
 
@@ -141,12 +142,14 @@ def test_a_new_resident_registers_joins_is_confirmed_and_sees_the_points(db, tel
 
     async def script():
         async with running(telegram):
-            # /start: a welcome that asks for the name, then the keyboard to share the phone.
-            _, (welcome, phone_keyboard) = await chat.send("/start", replies=2)
-            assert welcome["text"] and not buttons(welcome)
+            # /start: one message asks whether they use Linli by SMS already, with the button to share
+            # the phone number on it, and for the name otherwise.
+            _, (welcome,) = await chat.send("/start")
+            assert "短信" in welcome["text"] and "姓名" in welcome["text"] and not buttons(welcome)
             assert_no_leak(welcome["text"])
-            share = phone_keyboard["reply_markup"]["keyboard"][0][0]
-            assert share["request_contact"] is True
+            markup = telegram.calls_to("sendMessage")[-1].params["reply_markup"]
+            markup = json.loads(markup) if isinstance(markup, str) else markup
+            assert markup["keyboard"][0][0]["request_contact"] is True
             conversation = Conversation.get(channel="telegram", address=str(USER))
             assert conversation.state == "awaiting_name"
 
@@ -192,7 +195,7 @@ def test_a_new_resident_registers_joins_is_confirmed_and_sees_the_points(db, tel
 
             # Every step was answered exactly once.
             await settle(telegram)
-            assert len(telegram.messages(USER)) == 11
+            assert len(telegram.messages(USER)) == 10
             for text in telegram.texts(USER):
                 assert_no_leak(text)
 
@@ -205,7 +208,7 @@ def test_a_single_community_needs_no_choice(db, telegram):
 
     async def script():
         async with running(telegram):
-            await chat.send("/start", replies=2)
+            await chat.send("/start")
             assert "Li Ming" in await chat.text("Li Ming")
             registered = await chat.text("1")
             assert "Li Ming" in registered and "和平社区" in registered
@@ -630,3 +633,48 @@ def test_webhook_mode_checks_telegrams_secret_token(db, telegram):
             await application.shutdown()
 
     run(script)
+
+
+# --- what is not a text message --------------------------------------------------------------
+
+
+def test_photos_edits_groups_and_the_app_language_each_get_their_answer(db, telegram):
+    f.build_place()
+    english = 5550001
+
+    async def script():
+        async with running(telegram) as application:
+            # A new user whose app is in English is welcomed in English.
+            message = telegram._user_message(english, "Sam", text="hello")
+            message["from"]["language_code"] = "en-GB"
+            telegram.queue({"message": message})
+            (welcome,) = await asyncio.to_thread(telegram.wait_for_messages, 1, chat_id=english, timeout=TIMEOUT)
+            assert welcome["text"].startswith("Welcome to Linli")
+            chat = Chat(telegram, USER)
+            for content in ({"photo": [{"file_id": "p1", "file_unique_id": "u", "width": 9, "height": 9}]},
+                            {"sticker": {"file_id": "s1", "file_unique_id": "u", "width": 9, "height": 9,
+                                         "is_animated": False, "is_video": False, "type": "regular"}},
+                            {"voice": {"file_id": "v1", "file_unique_id": "u", "duration": 2}},
+                            {"location": {"latitude": 25.4, "longitude": 119.0}}):
+                before = chat._seen()
+                telegram.queue({"message": telegram._user_message(USER, "Test", **content)})
+                (reply,) = await chat._replies(before, 1)
+                assert reply["text"] == ONLY_TEXT, content
+            before = chat._seen()
+            telegram.send_text(USER, "余额", edited=True)
+            (reply,) = await chat._replies(before, 1)
+            assert reply["text"] == EDITED
+            group = -100123
+            message = telegram._user_message(USER, "Test", text="/balance",
+                                             entities=[{"type": "bot_command", "offset": 0, "length": 8}])
+            message["chat"] = {"id": group, "type": "supergroup", "title": "楼栋群"}
+            telegram.queue({"message": message})
+            (reply,) = await asyncio.to_thread(telegram.wait_for_messages, 1, chat_id=group, timeout=TIMEOUT)
+            assert reply["text"] == PRIVATELY
+            await set_commands(application.bot)
+
+    run(script)
+    calls = telegram.calls_to("setMyCommands")
+    assert [c.params.get("language_code") for c in calls] == [None, "zh"]
+    assert "活动" in str(calls[1].params["commands"]) and "Activities" in str(calls[0].params["commands"])
+    assert not Resident.select().where(Resident.telegram_id == USER).exists()  # none of it registered anyone

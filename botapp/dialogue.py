@@ -16,7 +16,7 @@ import ledger
 from catalog.codes import LIFETIME, consume, find_qr_code, issue_digit_code, issue_qr_code
 from catalog.goods import goods_for
 from catalog.models import CounterCode
-from catalog.reports import what_for
+from catalog.reports import done_on, what_for
 from community import CommunityError, Resident
 from community import activities as act
 from community.errors import ActivityNotFound, ResidentClosed
@@ -667,14 +667,14 @@ class Dialogue:
         return Reply(_("Your balance: %(points)s points.", points=points), language=resident.language)
 
     def do_history(self, resident, argument, now, conversation):
-        """The passbook, newest first: five lines, and 更多 pages further back."""
+        """The passbook, newest first; 更多 pages further back (up to twenty lines)."""
         _ = self.gettext(resident.language)
         lines = ledger.history(resident.account_id, limit=HISTORY_LINES * HISTORY_PAGES)
         if not lines:
             return Reply(_("No postings yet."), language=resident.language)
         reversed_word = _("Reversed")
-        rows = [
-            f"{self.local(line.created_at, '%m-%d')} {'+' if line.amount > 0 else ''}"
+        rows = [  # an award is dated by the day of its activity, which the resident remembers
+            f"{self.local(done_on(line) or line.created_at, '%m-%d')} {'+' if line.amount > 0 else ''}"
             f"{ledger.format_amount(line.amount)} {what_for(line, resident.language, reversed_word)[:24]} "
             f"= {ledger.format_amount(line.balance_after)}"
             for line in lines

@@ -312,7 +312,7 @@ def what_for(line, language, reversed_word):
     if line.kind == Transfer.AWARD:
         signup = Signup.get_or_none(Signup.transfer == line.transfer_id)
         if signup is not None and signup.rule is not None:
-            title = signup.activity.title if signup.activity_id else signup.note
+            title = signup.activity.title_for(language) if signup.activity_id else signup.note
             return f"{signup.rule.name(language)} {title}"
     elif line.kind == Transfer.REDEEM:
         redemption = Redemption.get_or_none(Redemption.transfer == line.transfer_id)
@@ -321,6 +321,14 @@ def what_for(line, language, reversed_word):
     elif line.kind == Transfer.REVERSAL:
         return reversed_word
     return line.memo
+
+
+def done_on(line):
+    """When the work behind an award was done (its activity's start), or None."""
+    if line.kind != Transfer.AWARD:
+        return None
+    signup = Signup.get_or_none(Signup.transfer == line.transfer_id)
+    return signup.activity.starts_at if signup is not None and signup.activity_id else None
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def _free_code(prefix, column, start, digits):
 
 
 def create_activity(
-    staff, community, *, title, category, starts_at, ends_at, capacity, description="", place=""
+    staff, community, *, title, category, starts_at, ends_at, capacity, description="", place="", title_en=""
 ):
     """Create an open activity with a short SMS code (A12) and a 4-digit check-in code."""
     authorize(staff, community, Staff.COORDINATOR)
@@ -67,6 +67,7 @@ def create_activity(
     _check_capacity(capacity)
     fields = dict(
         title=_clean(title, 100, "title", required=True),
+        title_en=_clean(title_en, 100, "title_en"),
         description=_clean(description, 2000, "description"),
         place=_clean(place, 100, "place"),
     )
@@ -112,7 +113,7 @@ def edit_activity(staff, activity, **changes):
     if activity.status != Activity.OPEN:
         raise ActivityNotOpen()
     values = {}
-    for name, limit in (("title", 100), ("description", 2000), ("place", 100)):
+    for name, limit in (("title", 100), ("title_en", 100), ("description", 2000), ("place", 100)):
         if name in changes:
             values[name] = _clean(changes.pop(name), limit, name, required=name == "title")
     if "category" in changes:

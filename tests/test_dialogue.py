@@ -365,6 +365,19 @@ def test_balance_and_the_last_five_postings(talk, world):
         assert all("志愿服务 deed" in line for line in lines), lines  # the rule's name, not "volunteering v1"
 
 
+def test_the_passbook_dates_an_award_by_its_activity_and_uses_english_titles(talk, world):
+    place, coordinator = world
+    activity = make.activity(coordinator, place.north, title="扫楼道")
+    Activity.update(title_en="Stairwell sweep").where(Activity.id == activity.id).execute()
+    talk(f"JOIN {activity.code}")
+    activity = make.begin(activity)  # it took place yesterday; confirmed today
+    confirm_participation(coordinator, Signup.get(Signup.resident == talk.resident.id))
+    line = talk("明细").lines[0]
+    assert line.startswith(talk.dialogue.local(activity.starts_at, "%m-%d")) and "扫楼道" in line
+    talk("EN")
+    assert "Volunteering Stairwell" in talk("HIST").lines[0]  # cut to fit, in English
+
+
 def test_the_passbook_speaks_the_residents_language(talk, world):
     place, coordinator = world
     deed = report_deed(coordinator, talk.resident, "rescue", "救人")

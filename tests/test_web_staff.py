@@ -233,7 +233,7 @@ def test_creating_an_activity_through_the_form(client, world):
     form = {"title": "楼道清洁", "community": world["place"].north.id, "category": "volunteering",
             "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
             "ends_at": (start + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-            "place": "3号楼", "capacity": "10", "description": ""}
+            "place": "3号楼", "capacity": "10", "description": "", "title_en": "Stairwell sweep"}
     browser.get("/activities/new")
     bad = browser.submit(has="title", follow_redirects=False, **{**form, "ends_at": form["starts_at"]})
     assert bad.status_code == 200
@@ -242,6 +242,7 @@ def test_creating_an_activity_through_the_form(client, world):
     assert response.status_code == 302
     created = Activity.get(Activity.title == "楼道清洁")
     assert created.capacity == 10 and created.code.startswith("A")
+    assert created.title_for("en") == "Stairwell sweep" and created.title_for("zh_Hans") == "楼道清洁"
     assert AuditEvent.select().where(AuditEvent.action == "activity.create").count() >= 1
 
 

@@ -56,6 +56,7 @@ def new():
                 current_staff(),
                 Community.get_by_id(form.community.data),
                 title=form.title.data,
+                title_en=form.title_en.data or "",
                 category=form.category.data,
                 starts_at=to_utc(form.starts_at.data),
                 ends_at=to_utc(form.ends_at.data),
@@ -88,7 +89,8 @@ def edit(activity_id):
         try:
             service.edit_activity(
                 current_staff(), activity,
-                title=form.title.data, description=form.description.data, place=form.place.data,
+                title=form.title.data, title_en=form.title_en.data or "", description=form.description.data,
+                place=form.place.data,
                 category=form.category.data, capacity=form.capacity.data,
                 starts_at=to_utc(form.starts_at.data), ends_at=to_utc(form.ends_at.data),
             )

@@ -8,7 +8,7 @@ import ledger
 from catalog.checkout import checkout
 from catalog.codes import find_digit_code, issue_digit_code
 from catalog.goods import create_goods, receive_stock
-from community import Staff
+from community import Community, Staff
 from community import activities as act
 from community.awards import confirm_participation, report_deed
 from community.people import create_community, create_staff, register_resident
@@ -43,6 +43,9 @@ def create_demo_data(seed=7):
         create_community("DM", "东梅社区", "Dongmei Community", parent=street),
         create_community("GC", "拱辰社区", "Gongchen Community", parent=street),
     ]
+    for community, phone in zip(communities, ("0594-2345678", "0594-2345679"), strict=True):
+        Community.update(phone=phone).where(Community.id == community.id).execute()
+        community.phone = phone
     credentials = []
 
     def staff(username, role, community=None):

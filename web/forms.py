@@ -35,6 +35,7 @@ class ActionForm(FlaskForm):
 
 class ActivityForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=100)])
+    title_en = StringField(_l("English title (optional)"), validators=[Optional(), Length(max=100)])
     description = TextAreaField(_l("Description"), validators=[Length(max=2000)])
     community = SelectField(_l("Community"), coerce=int)
     category = SelectField(_l("Category"))

@@ -191,7 +191,7 @@ class Dialogue:
         ("awaiting_join", "choice"): "join", ("awaiting_join", None): "join",
         ("awaiting_cancel", "choice"): "cancel", ("awaiting_cancel", None): "cancel",
         ("confirm_cancel", "yes"): "cancel_confirmed", ("confirm_cancel", "no"): "cancel_kept",
-        ("awaiting_checkin", "choice"): "here", ("awaiting_checkin", None): "here",
+        ("awaiting_checkin", "choice"): "here",
         ("renaming", None): "new_name", ("renaming", "choice"): "new_name",
         ("confirm_rename", "yes"): "rename_confirmed", ("confirm_rename", "no"): "rename",
         ("confirm_rename", None): "new_name",
@@ -564,6 +564,8 @@ class Dialogue:
     def do_join(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
         activity = self.pick_activity(resident, argument, now, conversation, "activities")
+        if activity is None and argument:
+            return self.do_unknown(resident, argument, now, conversation)  # 报名 → 谢谢: not an activity
         if activity is None:
             return self.do_list(resident, "", now, conversation, state="awaiting_join",
                                 heading=_("Which activity? Reply its number:"))
@@ -582,6 +584,8 @@ class Dialogue:
     def do_cancel(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
         activity = self.pick_activity(resident, argument, now, conversation, "mine")
+        if activity is None and argument:
+            return self.do_unknown(resident, argument, now, conversation)
         if activity is None:
             return self.do_mine(resident, "", now, conversation, state="awaiting_cancel",
                                 heading=_("Which sign-up do you want to cancel? Reply its number:"))
@@ -686,7 +690,7 @@ class Dialogue:
         goods = goods_for(resident.community)
         if not goods:
             return Reply(_("The points supermarket has no goods listed yet."), language=resident.language)
-        sold_out = " " + _("(sold out)")
+        sold_out = _(" (sold out)")
         lines = [f"{n}. {short(g.name(resident.language))} {self.points(g.price, resident.language)}"
                  + ("" if g.stock > 0 else sold_out) for n, g in enumerate(goods, 1)]
         self.offer(conversation, "goods", [g.id for g in goods])

@@ -128,25 +128,28 @@ def understand(text):
     if words and words[0].isascii():
         name = _latin_intent(words[0])
         if name:
-            rest = cleaned.split(None, 1)[1] if " " in cleaned else ""
-            return name, rest.strip(" :：,，"), cleaned
+            return name, _argument(cleaned, words[0], name), cleaned
     found = [(len(word), -at, word, name) for word, name in _CHINESE if (at := bare.find(word)) >= 0]
     if found:  # the longest word, and of words as long the first
         _length, _at, word, name = max(found)
-        return name, _argument(cleaned, word), cleaned
+        return name, _argument(cleaned, word, name), cleaned
     sounds = [s for ch in bare[:100] for s in (lazy_pinyin(ch) if not ch.isascii() else [ch.lower()])]
     for keyword, name in _SOUNDS:
         for at in range(len(sounds) - len(keyword) + 1):
             if tuple(sounds[at:at + len(keyword)]) == keyword:
                 typed = bare[at:at + len(keyword)]
-                return name, _argument(cleaned, typed), cleaned
+                return name, _argument(cleaned, typed, name), cleaned
     for word in words[1:]:
         if word.isascii() and word.upper() in _LATIN:
-            return _LATIN[word.upper()], _argument(cleaned, word), cleaned
+            return _LATIN[word.upper()], _argument(cleaned, word, _LATIN[word.upper()]), cleaned
     return None, cleaned, cleaned
 
 
-def _argument(cleaned, word):
+#: Intents whose argument is a code or a number (报名参加第2个 → 2, 我要报名 → nothing).
+CODED = ("join", "cancel", "here")
+
+
+def _argument(cleaned, word, name):
     """What follows the intent's word: a code (A12, 6074), a number, or the rest of the words."""
     at = cleaned.find(word)
     rest = cleaned[at + len(word):] if at >= 0 else cleaned.replace(word, "", 1)
@@ -157,7 +160,7 @@ def _argument(cleaned, word):
     n = number(rest)
     if n is not None:
         return str(n)
-    return rest.strip(" :：,，。.!！?？")
+    return "" if name in CODED else rest.strip(" :：,，。.!！?？")
 
 
 NAME_PREFIXES = ("我的名字是", "我的名字叫", "我的名字", "名字是", "名字叫", "我叫做", "我叫", "我是", "姓名",

@@ -22,7 +22,7 @@ from catalog.codes import find_digit_code, issue_digit_code
 from catalog.goods import create_goods, receive_stock
 from community import Resident, Signup
 from community.awards import confirm_participation, report_deed
-from community.models import Activity, Community
+from community.models import Activity, CheckInFailure, Community
 from community.people import close_resident, create_community
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +119,9 @@ def numbers_of(lines):
     ("报名,A4", ("join", "A4")),
     ("报名ａ１２", ("join", "a12")),
     ("我要报名", ("join", "")),
+    ("报名参加", ("join", "")),
+    ("报名参加第2个活动", ("join", "2")),
+    ("JOIN please", ("join", "")),
     ("报明A3", ("join", "A3")),  # a homophone typo
     ("jion a1", ("join", "a1")),  # a latin typo
     ("报名 2", ("join", "2")),
@@ -295,6 +298,11 @@ def test_a_pending_question_is_remembered(talk, world):
     talk("报名")
     assert first.code in talk("1").full_text()  # 报名 → 1
     assert {s.activity_id for s in Signup.select()} == {first.id, second.id}
+    talk("报名")
+    assert talk("谢谢").full_text().endswith(talk("菜单").full_text())  # no activity: the menu, nothing joined
+    talk("签到")
+    assert talk("谢谢").full_text().endswith(talk("菜单").full_text())  # and no wrong check-in counted
+    assert not CheckInFailure.select().exists()
     talk("取消")
     lines = talk("2").full_text()  # which one? → 2 cancels the second
     assert "敬老院" in lines and Signup.get(Signup.activity == second.id).state == Signup.CANCELLED

@@ -13,7 +13,8 @@ from twilio.request_validator import RequestValidator
 from botapp import sms as inbound_sms
 from botapp.models import Inbound
 from botapp.sms import SAME_TEXT_LIMIT
-from community import Resident, Signup
+from community import Notice, Resident, Signup
+from community import notices as kinds
 from web import create_app
 
 TOKEN = "test-auth-token"
@@ -85,6 +86,18 @@ def test_a_new_number_registers_by_sms_and_joins(client, place, app):
     assert activity.code in sms(client, "１")  # a number picks from the list just shown
     assert activity.code in sms(client, f"报名{activity.code.lower()}")  # the code works too
     assert Signup.get(Signup.resident == resident.id).state == Signup.SIGNED_UP
+
+
+def test_a_residents_own_sign_up_and_cancel_are_one_sms_each(client, place, app):
+    with app.app_context():
+        make.resident(place.north, phone_number=PHONE)
+        activity = make.activity(make.coordinator(place.north), place.north, starts_at=make.future(days=0, hours=3))
+    assert activity.code in sms(client, "报名 1")
+    assert activity.code in sms(client, f"取消 {activity.code}")
+    assert activity.code in sms(client, f"报名{activity.code}")
+    with app.app_context():
+        kinds.queue_reminders()  # it starts in three hours: the sign-up's reply already said when
+        assert Notice.select().count() == 0  # the replies were the only messages
 
 
 def test_a_redelivered_message_sid_has_no_second_effect(client, place, app):

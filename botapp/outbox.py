@@ -8,6 +8,9 @@ Neither Telegram nor Twilio takes an idempotency key, so in that one case it may
 
 import datetime
 import logging
+import re
+
+from peewee import fn
 
 import ledger
 from catalog import cards, checkout
@@ -55,9 +58,15 @@ def claim(limit=20, now=None, lease=LEASE):
             expired & (Notice.attempts >= MAX_ATTEMPTS)
         ).execute()
         Notice.update(status=Notice.PENDING).where(expired).execute()
+        # Order is kept per person: a notice waits while an earlier one to them waits for a retry.
+        earlier = Notice.alias()
+        waiting = earlier.select(earlier.id).where(
+            (earlier.id < Notice.id) & (earlier.status == Notice.PENDING)
+            & ((earlier.resident == Notice.resident) | ((earlier.address == Notice.address) & (Notice.address != "")))
+        )
         due = (
             Notice.select(Notice.id)
-            .where((Notice.status == Notice.PENDING) & (Notice.next_attempt_at <= now))
+            .where((Notice.status == Notice.PENDING) & (Notice.next_attempt_at <= now) & ~fn.EXISTS(waiting))
             .order_by(Notice.id)
             .limit(limit)
         )
@@ -206,6 +215,34 @@ def resident_of(notice):
     return Resident.get_by_id(notice.resident_id)
 
 
-def log_line(resident, channel, text):
+def log_line(phone, channel, text):
     """What the log says of a notice: never a full phone number."""
-    return f"notice to {mask_phone(resident.phone) or 'telegram user'} via {channel}: {text}"
+    return f"notice to {mask_phone(phone) or 'telegram user'} via {channel}: {text}"
+
+
+def reply_text(notice):
+    """The text of a queued reply."""
+    return kinds.notice_params(notice).get("text", "")
+
+
+def redacted(text):
+    """A text with any one-time code (six digits, or a signed ten-character code) hidden, for logs."""
+    return re.sub(r"\b(\d{6}|[A-Z2-9]{10})\b", "******", text)
+
+
+def sent_today(channel, now=None):
+    """How many notices went out on `channel` in the last 24 hours (a SIM's daily cap)."""
+    since = (now or utcnow()) - datetime.timedelta(days=1)
+    return Notice.select().where((Notice.channel == channel) & (Notice.status == Notice.SENT)
+                                 & (Notice.sent_at > since)).count()
+
+
+def still_pending(notice):
+    """Tell whether a notice went back to wait for a retry."""
+    return Notice.select().where((Notice.id == notice.id) & (Notice.status == Notice.PENDING)).exists()
+
+
+def mark_held(notice, why, now=None, wait=datetime.timedelta(hours=1)):
+    """Put a notice back untried (the daily cap): it goes out later, and the try does not count."""
+    Notice.update(status=Notice.PENDING, attempts=Notice.attempts - 1, last_error=why[:500],
+                  next_attempt_at=(now or utcnow()) + wait).where(_mine(notice)).execute()

@@ -47,12 +47,18 @@ def receive(dialogue, message_id, sender, body, *, now=None):
 
     A redelivered message id changes nothing and gets the reply it got the first time.
     """
+    return answer(dialogue, message_id, sender, body, now=now)[1]
+
+
+def answer(dialogue, message_id, sender, body, *, now=None):
+    """Answer one inbound SMS: (the sender's number, the reply or None, whether it is the first
+    time this message id was seen). The number is None when the sender is no usable number."""
     now = now or utcnow()
     try:
         phone = normalise_phone(sender, dialogue.region)
     except InvalidPhone:
         log.info("SMS from an unusable sender address ignored")
-        return None
+        return None, None, False
     key = f"sms:{message_id}"[:80]
     intent, _argument, cleaned = understand(body)
     try:
@@ -70,8 +76,8 @@ def receive(dialogue, message_id, sender, body, *, now=None):
     except IntegrityError:
         seen = Inbound.get_or_none(Inbound.key == key)
         log.info("SMS %s delivered again; answered from the first time", key)
-        return (seen.reply or None) if seen else None
-    return text
+        return phone, (seen.reply or None) if seen else None, False
+    return phone, text, True
 
 
 def _limit(dialogue, phone, inbound, now):
@@ -108,3 +114,20 @@ def _as_time(value, now):
         return datetime.datetime.fromisoformat(value)
     return value or now
 
+
+ANDROID = ("ANDROID_SMS_URL", "ANDROID_SMS_USERNAME", "ANDROID_SMS_PASSWORD")
+TWILIO = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
+
+
+def provider(env):
+    """"twilio", "android" or None (the development log); raise SystemExit naming what is missing."""
+    provider = (env.get("SMS_PROVIDER") or "").strip().lower()
+    if not provider:
+        return "twilio" if all(env.get(name) for name in TWILIO) else None
+    if provider not in ("twilio", "android"):
+        raise SystemExit(f"SMS_PROVIDER is {provider!r}: it must be twilio or android")
+    needed = ANDROID if provider == "android" else TWILIO
+    missing = [name for name in needed if not env.get(name)]
+    if missing:
+        raise SystemExit(f"SMS_PROVIDER={provider} needs {', '.join(missing)}")
+    return provider

@@ -7,6 +7,7 @@ exponential backoff; after MAX_ATTEMPTS tries the notice is marked failed for st
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import sys
@@ -20,10 +21,10 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 import ledger
-from community.notices import queue_reminders
+from community.notices import REPLY, queue_reminders
 from ledger import db
 
-from . import outbox
+from . import android, outbox, sms
 from .dialogue import SMS, TELEGRAM, Dialogue
 from .models import forget_old_inbound
 
@@ -58,10 +59,10 @@ class TelegramSender:
         self.bot = bot
         self.pacer = Pacer(rate=30, per_key=1.0)
 
-    async def send(self, resident, text):
-        await asyncio.sleep(self.pacer.delay(resident.telegram_id))
+    async def send(self, chat_id, text):
+        await asyncio.sleep(self.pacer.delay(chat_id))
         try:
-            message = await self.bot.send_message(chat_id=resident.telegram_id, text=text)
+            message = await self.bot.send_message(chat_id=chat_id, text=text)
         except RetryAfter as exc:
             retry = exc.retry_after
             raise outbox.TemporaryFailure("telegram asked us to slow down", retry_after=retry.total_seconds()
@@ -76,17 +77,18 @@ class TelegramSender:
 class SmsSender:
     """Sends through the twilio Client."""
 
-    def __init__(self, client, from_number, status_callback=None, rate=1.0):
+    def __init__(self, client, from_number, status_callback=None, rate=1.0, daily_limit=0):
         self.client = client
         self.from_number = from_number
         self.status_callback = status_callback
         self.pacer = Pacer(rate=rate)
+        self.daily_limit = daily_limit
 
-    async def send(self, resident, text):
+    async def send(self, to, text):
         await asyncio.sleep(self.pacer.delay())
         try:
             message = await asyncio.to_thread(
-                self.client.messages.create, to=resident.phone, from_=self.from_number, body=text,
+                self.client.messages.create, to=to, from_=self.from_number, body=text,
                 **({"status_callback": self.status_callback} if self.status_callback else {}),
             )
         except TwilioRestException as exc:
@@ -96,6 +98,33 @@ class SmsSender:
         except (TwilioException, OSError) as exc:
             raise outbox.TemporaryFailure(f"twilio unreachable: {type(exc).__name__}") from None
         return message.sid
+
+
+class AndroidSender:
+    """The worker's SMS sender through the office phone."""
+
+    def __init__(self, url, username, password, rate=1.0, daily_limit=0):
+        self.api = android.gateway(url, username, password)
+        self.pacer = Pacer(rate=rate)
+        self.daily_limit = daily_limit
+
+    def _send(self, to, text):
+        with self.api as api:
+            state = api.send(android.domain.Message(phone_numbers=[to], with_delivery_report=True,
+                                                    text_message=android.domain.TextMessage(text)))
+        return state.id
+
+    async def send(self, to, text):
+        await asyncio.sleep(self.pacer.delay())
+        try:
+            return await asyncio.to_thread(self._send, to, text)
+        except android.errors.APIError as exc:
+            status = getattr(exc, "status_code", None) or 0
+            if status == 429 or status >= 500:
+                raise outbox.TemporaryFailure(f"phone answered {status}") from None
+            raise outbox.PermanentFailure(f"phone refused the message ({status})") from None
+        except (android.requests.RequestException, OSError) as exc:
+            raise outbox.TemporaryFailure(f"phone unreachable: {type(exc).__name__}") from None
 
 
 class Worker:
@@ -124,8 +153,15 @@ class Worker:
     async def drain_once(self):
         """Claim one batch and send it; return how many notices were handled."""
         notices = await self._db(outbox.claim, self.batch_size())
+        stuck = set()  # people whose earlier message in this batch must be retried first
         for notice in notices:
+            who = notice.resident_id or notice.address
+            if who in stuck:
+                await self._db(outbox.mark_held, notice, "waits for an earlier message", wait=datetime.timedelta(0))
+                continue
             await self.deliver(notice)
+            if await self._db(outbox.still_pending, notice):
+                stuck.add(who)
         return len(notices)
 
     async def deliver(self, notice):
@@ -137,6 +173,8 @@ class Worker:
             await self._db(outbox.mark_retry, notice, f"{type(exc).__name__}: {exc}")
 
     async def _deliver(self, notice):
+        if notice.kind == REPLY:
+            return await self._reply(notice)
         resident = await self._db(outbox.resident_of, notice)
         channel = await self._db(outbox.choose_channel, resident, self.telegram is not None, self.sms is not None)
         if channel is None:
@@ -146,12 +184,32 @@ class Worker:
                               SMS if channel != TELEGRAM else TELEGRAM)
         if channel == outbox.LOG:
             shown = await self._db(outbox.render, notice, resident, self.dialogue, SMS, True)
-            log.info(outbox.log_line(resident, "log (channel not configured)", shown))
+            log.info(outbox.log_line(resident.phone, "log (channel not configured)", shown))
             await self._db(outbox.mark_sent, notice, outbox.LOG)
             return
-        sender = self.telegram if channel == TELEGRAM else self.sms
+        if channel == TELEGRAM:
+            await self._send(notice, self.telegram, TELEGRAM, resident.telegram_id, text)
+        else:
+            await self._send(notice, self.sms, SMS, resident.phone, text)
+
+    async def _reply(self, notice):
+        """The dialogue's answer to an SMS, to the number it answers (queued by providers that take
+        no inline reply)."""
+        text = outbox.reply_text(notice)
+        if self.sms is None:
+            log.info(outbox.log_line(notice.address, "log (channel not configured)", outbox.redacted(text)))
+            await self._db(outbox.mark_sent, notice, outbox.LOG)
+            return
+        await self._send(notice, self.sms, SMS, notice.address, text)
+
+    async def _send(self, notice, sender, channel, to, text):
+        if channel == SMS and getattr(sender, "daily_limit", 0):
+            sent = await self._db(outbox.sent_today, SMS)
+            if sent >= sender.daily_limit:  # carriers throttle personal SIMs: hold, never drop
+                await self._db(outbox.mark_held, notice, "the daily SMS limit is reached")
+                return
         try:
-            provider_id = await sender.send(resident, text)
+            provider_id = await sender.send(to, text)
         except outbox.TemporaryFailure as exc:
             log.warning("notice %s: %s", notice.id, exc)
             await self._db(outbox.mark_retry, notice, exc, exc.retry_after)
@@ -191,16 +249,26 @@ def build_worker(env):
     if env.get("TELEGRAM_BOT_TOKEN"):
         bot = Bot(env["TELEGRAM_BOT_TOKEN"], base_url=env.get("TELEGRAM_API_BASE", "https://api.telegram.org/bot"))
         telegram = TelegramSender(bot)
-    sms = None
-    if env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN") and env.get("TWILIO_FROM_NUMBER"):
+    return Worker(dialogue, telegram=telegram, sms=build_sms_sender(env))
+
+
+def build_sms_sender(env):
+    """The SMS sender that SMS_PROVIDER names (twilio or android); unset means Twilio when its
+    settings are there, else none (notices go to the log). An incomplete setup is refused."""
+    provider = sms.provider(env)
+    rate, limit = float(env.get("SMS_RATE", "1")), int(env.get("SMS_DAILY_LIMIT", "0"))
+    if provider == "android":
+        return AndroidSender(env["ANDROID_SMS_URL"], env["ANDROID_SMS_USERNAME"], env["ANDROID_SMS_PASSWORD"],
+                             rate=rate, daily_limit=limit)
+    if provider == "twilio":
         base = env.get("PUBLIC_BASE_URL", "").rstrip("/")
-        sms = SmsSender(
+        return SmsSender(
             Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], http_client=TwilioHttpClient(timeout=30)),
             env["TWILIO_FROM_NUMBER"],
             status_callback=f"{base}/sms/status" if base.startswith("https://") else None,
-            rate=float(env.get("SMS_RATE", "1")),
+            rate=rate, daily_limit=limit,
         )
-    return Worker(dialogue, telegram=telegram, sms=sms)
+    return None
 
 
 async def _main(env):

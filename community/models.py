@@ -168,7 +168,8 @@ class Notice(BaseModel):
     PENDING, SENT, FAILED = "pending", "sent", "failed"
 
     kind = CharField(max_length=30)
-    resident = ForeignKeyField(Resident, backref="notices")
+    resident = ForeignKeyField(Resident, backref="notices", null=True)  # None: a reply to a newcomer
+    address = CharField(max_length=40, default="")  # a reply's number; else the resident's channels
     params = TextField(default="{}")
     dedupe_key = CharField(max_length=100, null=True, unique=True)
     status = CharField(max_length=12, default=PENDING)

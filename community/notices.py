@@ -17,6 +17,9 @@ from .people import authorize
 SIGNED_UP, WAITLISTED, PROMOTED = "signed_up", "waitlisted", "promoted"
 CONFIRMED, REJECTED, REVERSED = "confirmed", "rejected", "reversed"
 ACTIVITY_CANCELLED, REMINDER, CANCELLED = "activity_cancelled", "reminder", "cancelled"
+#: The dialogue's reply to an inbound SMS, where the provider takes no inline reply (the Android
+#: gateway): sent to the number it answers, registered or not, opted out or not.
+REPLY = "reply"
 
 
 def queue_notice(kind, resident, dedupe_key=None, **params):
@@ -35,6 +38,12 @@ def queue_notice(kind, resident, dedupe_key=None, **params):
             )
     except IntegrityError:
         return None
+
+
+def queue_reply(phone, text, resident=None):
+    """Queue the reply to an SMS from `phone` (call it in the transaction that handled the SMS)."""
+    return Notice.create(kind=REPLY, resident=resident.id if resident else None, address=phone,
+                         params=json.dumps({"text": text}, ensure_ascii=False))
 
 
 def notice_params(notice):

@@ -86,6 +86,7 @@ EXPECTED = {
     "home.index": ANY_STAFF,
     "sms.inbound": SIGNED_ONLY,
     "sms.status": SIGNED_ONLY,
+    "sms.android_event": SIGNED_ONLY,
     "activities.index": COORDINATOR_ANYWHERE,
     "activities.new": COORDINATOR_ANYWHERE,
     "activities.show": COORDINATOR_HERE,
@@ -225,7 +226,7 @@ def test_the_role_matrix(app, client, world, role):
 
 # --- CSRF --------------------------------------------------------------------------------------
 
-WEBHOOKS = {"sms.inbound", "sms.status"}
+WEBHOOKS = {"sms.inbound", "sms.status", "sms.android_event"}
 #: Plausible values for every form field: without CSRF protection, most of these would act.
 FORM = {"reason": "csrf test", "phone": "138 0013 8000", "note": "csrf", "category": "volunteering",
         "title": "CSRF", "display_name": "CSRF", "text": "CSRF", "send": "1", "points": "9",

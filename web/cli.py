@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 import ledger
-from botapp import sms
+from botapp import android, sms
 from botapp.segments import segments
 from community import Community, CommunityError, Resident, Staff
 from community.logins import unlock
@@ -27,7 +27,8 @@ from .backup import backup, restore
 def register(app):
     """Attach Linli's commands to the app's CLI."""
     for command in (init_db, ledger_group, create_staff_command, import_residents_command,
-                    demo_data, queue_reminders_command, chat, unlock_command, backup, restore):
+                    demo_data, queue_reminders_command, chat, unlock_command, backup, restore,
+                    sms_gateway_group):
         app.cli.add_command(command)
 
 
@@ -157,6 +158,41 @@ def chat(phone):
             click.echo("(no reply)")
         else:
             click.echo(f"{reply}\n[{segments(reply)} SMS segment(s)]")
+
+
+@click.group("sms-gateway", cls=AppGroup)
+def sms_gateway_group():
+    """The office phone running SMS Gateway for Android (SMS_PROVIDER=android)."""
+
+
+def _phone_settings():
+    config = current_app.config
+    missing = [name for name in sms.ANDROID if not config.get(name)]
+    if missing:
+        raise click.ClickException(f"set {', '.join(missing)} first")
+    return config["ANDROID_SMS_URL"], config["ANDROID_SMS_USERNAME"], config["ANDROID_SMS_PASSWORD"]
+
+
+@sms_gateway_group.command("check")
+def sms_gateway_check():
+    """Say whether the phone answers, with these credentials."""
+    ok, said = android.check(*_phone_settings())
+    click.echo(said)
+    if not ok:
+        raise SystemExit(1)
+
+
+@sms_gateway_group.command("register-webhook")
+def sms_gateway_register_webhook():
+    """Register PUBLIC_BASE_URL/sms/android with the phone for received, sent, delivered and failed SMS."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    if not current_app.config.get("ANDROID_SMS_SIGNING_KEY"):
+        raise click.ClickException("set ANDROID_SMS_SIGNING_KEY (the app's webhook signing key) first")
+    try:
+        added = android.register_webhooks(*_phone_settings(), base)
+    except Exception as exc:  # the phone's own words, whatever the client raised
+        raise click.ClickException(f"the phone did not take the webhooks: {type(exc).__name__}: {exc}") from None
+    click.echo(f"{base.rstrip('/')}/sms/android: " + (", ".join(added) + " added" if added else "already registered"))
 
 
 @click.command("unlock")

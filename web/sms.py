@@ -1,12 +1,14 @@
-"""Twilio's webhooks: inbound SMS (answered with TwiML) and delivery status callbacks."""
+"""The SMS providers' webhooks: Twilio's inbound SMS (answered with TwiML) and delivery status
+callbacks, and the Android gateway's events (answered through the outbox)."""
 
+import json
 import logging
 
 from flask import Blueprint, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from botapp import sms
+from botapp import android, sms
 from botapp.outbox import record_delivery_status
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
@@ -48,4 +50,22 @@ def status():
     _verify_signature()
     record_delivery_status(request.form.get("MessageSid", ""), request.form.get("MessageStatus", ""),
                            request.form.get("ErrorCode", ""))
+    return "", 204
+
+
+@bp.post("/android")
+def android_event():
+    """An event of the office phone's SMS Gateway app, signed with its signing key; handled once
+    per event id (the app retries for days)."""
+    body = request.get_data(cache=False)
+    if not android.signed(body, request.headers.get("X-Signature", ""), request.headers.get("X-Timestamp", ""),
+                          current_app.config.get("ANDROID_SMS_SIGNING_KEY", "")):
+        log.warning("unsigned, forged or stale request to %s refused", request.path)
+        abort(403)
+    try:
+        event = json.loads(body)
+        done = android.handle_event(current_app.extensions["linli.dialogue"], event)
+    except (ValueError, TypeError, KeyError):
+        abort(400)
+    log.info("android gateway: %s: %s", android.describe(event), done)
     return "", 204

@@ -668,7 +668,8 @@ class Dialogue:
     def do_balance(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
         points = ledger.format_amount(ledger.balance(resident.account_id))
-        return Reply(_("Your balance: %(points)s points.", points=points), language=resident.language)
+        text = _("Your balance: 1 point.") if points == "1" else _("Your balance: %(points)s points.", points=points)
+        return Reply(text, language=resident.language)
 
     def do_history(self, resident, argument, now, conversation):
         """The passbook, newest first; 更多 pages further back (up to twenty lines)."""

@@ -404,6 +404,15 @@ def test_the_passbook_speaks_the_residents_language(talk, world):
     assert "肥皂×1" in lines[0] and "救援 救人" in lines[1], lines
 
 
+def test_one_point_is_one_point_in_english(talk, world):
+    _place, coordinator = world
+    confirm_participation(coordinator, report_deed(coordinator, talk.resident, "volunteering", "值守"))
+    talk("EN")
+    assert talk("BAL").full_text() == "Your balance: 1 point."
+    talk("中文")
+    assert talk("BAL").full_text() == "您的积分余额：1 分。"
+
+
 def test_switching_languages(talk):
     assert talk("LANG EN").full_text() == "Language changed to English. Reply 0 for the menu."
     assert talk.fresh().language == "en"

@@ -17,10 +17,11 @@ LANGUAGES = ("zh_Hans", "en")
 
 
 class Community(BaseModel):
-    """A district, a street (town) or a community; communities own an issuer account."""
+    """A place of the five-level grid: a district, a street (town), a community (village), a grid
+    or a unit (community.places); communities own an issuer account."""
 
-    DISTRICT, STREET, COMMUNITY = "district", "street", "community"
-    LEVELS = (DISTRICT, STREET, COMMUNITY)
+    DISTRICT, STREET, COMMUNITY, GRID, UNIT = "district", "street", "community", "grid", "unit"
+    LEVELS = (DISTRICT, STREET, COMMUNITY, GRID, UNIT)
 
     code = CharField(max_length=20, unique=True)
     name_zh = CharField(max_length=100)

@@ -14,7 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 import ledger
 from botapp import android, sms
 from botapp.segments import segments
-from community import Community, CommunityError, Resident, Staff
+from community import Community, CommunityError, Resident, Staff, places
 from community.logins import unlock
 from community.notices import queue_reminders
 from community.people import create_staff, get_community, import_residents, read_resident_csv
@@ -28,7 +28,7 @@ def register(app):
     """Attach Linli's commands to the app's CLI."""
     for command in (init_db, ledger_group, create_staff_command, import_residents_command,
                     demo_data, queue_reminders_command, chat, unlock_command, backup, restore,
-                    sms_gateway_group):
+                    sms_gateway_group, communities_group):
         app.cli.add_command(command)
 
 
@@ -158,6 +158,71 @@ def chat(phone):
             click.echo("(no reply)")
         else:
             click.echo(f"{reply}\n[{segments(reply)} SMS segment(s)]")
+
+
+@click.group("communities", cls=AppGroup)
+def communities_group():
+    """The district's places: district, street, community, grid, unit."""
+
+
+def _refused(exc):
+    """A refusal on the command line: the error, and the value it is about."""
+    values = ", ".join(str(v) for v in getattr(exc, "details", {}).values())
+    return click.ClickException(f"{exc} ({values})" if values else str(exc))
+
+
+@communities_group.command("add")
+@click.argument("code")
+@click.argument("name")
+@click.option("--level", required=True, type=click.Choice(places.LEVELS))
+@click.option("--parent", "parent_code", default=None, help="the code of the place it belongs to")
+@click.option("--name-en", default="", help="its English name (optional)")
+@click.option("--phone", default="", help="the office's phone number, given in the SMS menu for help")
+def communities_add(code, name, level, parent_code, name_en, phone):
+    """Add a place of the grid."""
+    try:
+        place = places.add_place(code, name, level, parent_code, name_en, phone)
+    except CommunityError as exc:
+        raise _refused(exc) from None
+    click.echo(f"added {place.level} {place.code} {place.name_zh}")
+
+
+@communities_group.command("set")
+@click.argument("code")
+@click.option("--name", default=None)
+@click.option("--name-en", default=None)
+@click.option("--phone", default=None, help="the office's phone number ('' removes it)")
+def communities_set(code, name, name_en, phone):
+    """Rename a place or set its office phone number."""
+    try:
+        place = places.change_place(code, name_zh=name, name_en=name_en, phone=phone)
+    except CommunityError as exc:
+        raise _refused(exc) from None
+    click.echo(f"{place.code} {place.name_zh} {place.name_en} {place.phone}".rstrip())
+
+
+@communities_group.command("list")
+def communities_list():
+    """The tree of places, each under its parent."""
+    for depth, place in places.tree():
+        extra = f" ☎ {place.phone}" if place.phone else ""
+        click.echo(f"{'  ' * depth}{place.code}  {place.name_zh}  [{place.level}]{extra}")
+
+
+@communities_group.command("import")
+@click.argument("csv_file", type=click.File("rb"))
+def communities_import(csv_file):
+    """Add and rename places from a CSV (code, name, level, parent; Chinese headers and GBK too)."""
+    try:
+        rows = places.read_places_csv(csv_file.read())
+    except CommunityError as exc:
+        raise _refused(exc) from None
+    added, renamed, unchanged, problems = places.import_places(rows)
+    for line, problem in problems:
+        click.echo(f"line {line}: {problem}", err=True)
+    click.echo(f"{added} added, {renamed} renamed, {unchanged} unchanged, {len(problems)} refused")
+    if problems:
+        raise SystemExit(1)
 
 
 @click.group("sms-gateway", cls=AppGroup)

@@ -1,0 +1,185 @@
+"""The five-level grid of a district, as the city grid centre codes it: district → street or
+town → community or village → grid → unit (区—镇街—村居—网格—单元). Points accounts (issuer,
+shop) belong to communities; grids and units belong to one community."""
+
+import csv
+import io
+import re
+
+from peewee import IntegrityError
+
+from ledger import db
+
+from .errors import InvalidInput, UnknownCommunity
+from .models import Community
+from .people import create_community
+
+LEVELS = ("district", "street", "community", "grid", "unit")
+#: The level a place's parent has.
+PARENT = {"street": "district", "community": "street", "grid": "community", "unit": "grid"}
+#: What a level is called in a CSV or on the command line, in Chinese or English.
+LEVEL_WORDS = {
+    "district": "district", "区": "district", "县": "district", "区县": "district",
+    "street": "street", "town": "street", "镇街": "street", "街道": "street", "镇": "street", "乡镇": "street",
+    "community": "community", "village": "community", "村居": "community", "社区": "community", "村": "community",
+    "grid": "grid", "网格": "grid",
+    "unit": "unit", "单元": "unit", "楼栋": "unit",
+}
+#: CSV headers (the grid centre's export, or a sheet typed in Chinese).
+HEADERS = {
+    "code": "code", "编码": "code", "代码": "code", "编号": "code",
+    "name": "name", "名称": "name", "名字": "name",
+    "level": "level", "层级": "level", "级别": "level",
+    "parent": "parent", "上级": "parent", "上级编码": "parent", "parent code": "parent",
+    "name_en": "name_en", "英文名": "name_en", "英文名称": "name_en",
+    "phone": "phone", "电话": "phone", "办公电话": "phone",
+}
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
+
+
+def level_of(word):
+    level = LEVEL_WORDS.get((word or "").strip().lower())
+    if level is None:
+        raise InvalidInput(f"a level is one of {', '.join(LEVELS)}, not {word!r}")
+    return level
+
+
+def _clean(text, limit, what, required=False):
+    text = " ".join((text or "").split())
+    if required and not text:
+        raise InvalidInput(f"the {what} is missing")
+    if len(text) > limit or not text.isprintable():
+        raise InvalidInput(f"the {what} is at most {limit} printable characters")
+    return text
+
+
+def _parent_for(level, parent_code):
+    if not parent_code:
+        if level in ("grid", "unit"):
+            raise InvalidInput(f"a {level} belongs to a {PARENT[level]}: give its parent code")
+        return None
+    parent = Community.get_or_none(Community.code == parent_code.strip())
+    if parent is None:
+        raise UnknownCommunity(code=parent_code)
+    if level == "district" or parent.level != PARENT[level]:
+        raise InvalidInput(f"a {level} sits under a {PARENT.get(level, 'nothing')}, not under a {parent.level}")
+    return parent
+
+
+def add_place(code, name_zh, level, parent_code=None, name_en="", phone=""):
+    """Add one place of the grid; its code is unique."""
+    code = (code or "").strip()
+    if not _CODE.fullmatch(code):
+        raise InvalidInput(f"a code is 1 to 20 letters, digits, - or _, not {code!r}")
+    level = level_of(level)
+    name_zh = _clean(name_zh, 100, "name", required=True)
+    name_en = _clean(name_en, 100, "English name")
+    phone = _clean(phone, 32, "phone number")
+    parent = _parent_for(level, parent_code)
+    if Community.select().where(Community.code == code).exists():
+        raise InvalidInput(f"the code {code} is taken")
+    try:
+        with db.atomic():
+            place = create_community(code, name_zh, name_en, level=level, parent=parent)
+            if phone:
+                Community.update(phone=phone).where(Community.id == place.id).execute()
+                place.phone = phone
+            return place
+    except IntegrityError:
+        raise InvalidInput(f"the code {code} is taken") from None
+
+
+def change_place(code, *, name_zh=None, name_en=None, phone=None):
+    """Rename a place or set its office phone; what is None stays."""
+    place = Community.get_or_none(Community.code == (code or "").strip())
+    if place is None:
+        raise UnknownCommunity(code=code)
+    values = {}
+    if name_zh is not None:
+        values["name_zh"] = _clean(name_zh, 100, "name", required=True)
+    if name_en is not None:
+        values["name_en"] = _clean(name_en, 100, "English name")
+    if phone is not None:
+        values["phone"] = _clean(phone, 32, "phone number")
+    if values:
+        Community.update(**values).where(Community.id == place.id).execute()
+    return Community.get_by_id(place.id)
+
+
+def tree():
+    """Every place as (depth, place), each under its parent, by code."""
+    places = list(Community.select().order_by(Community.code))
+    children = {}
+    for place in places:
+        children.setdefault(place.parent_id, []).append(place)
+    out = []
+
+    def walk(parent_id, depth):
+        for place in children.get(parent_id, []):
+            out.append((depth, place))
+            walk(place.id, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+def decode(data):
+    """CSV bytes as text: UTF-8 with or without BOM, else GB18030 (which GBK is part of), as Excel
+    on Chinese Windows saves it."""
+    if isinstance(data, str):
+        return data
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise InvalidInput("the file is neither UTF-8 nor GBK text; save it as CSV (UTF-8)") from None
+
+
+def read_places_csv(data):
+    """(line number, row) pairs of a places CSV; headers in Chinese or English."""
+    reader = csv.DictReader(io.StringIO(decode(data), newline=""))
+    header = [HEADERS.get((h or "").strip().lower(), (h or "").strip().lower()) for h in (reader.fieldnames or [])]
+    missing = {"code", "name", "level"} - set(header)
+    if missing:
+        raise InvalidInput(f"the CSV header lacks: {', '.join(sorted(missing))} (编码, 名称, 层级)")
+    reader.fieldnames = header
+    return [(reader.line_num, row) for row in reader]
+
+
+def import_places(rows):
+    """Add what is new and rename what exists, parents before children; running it again changes
+    nothing. Each row is its own transaction. Returns (added, renamed, unchanged, [(line, error)])."""
+    added = renamed = unchanged = 0
+    problems = []
+    ordered = sorted(rows, key=lambda pair: LEVELS.index(LEVEL_WORDS.get((pair[1].get("level") or "").strip().lower(),
+                                                                             "unit")))
+    for line, row in ordered:
+        try:
+            if None in row:
+                raise InvalidInput("the row has more fields than the header")
+            code = (row.get("code") or "").strip()
+            existing = Community.get_or_none(Community.code == code)
+            if existing is None:
+                add_place(code, row.get("name"), row.get("level"), row.get("parent"), row.get("name_en") or "",
+                          row.get("phone") or "")
+                added += 1
+                continue
+            if existing.level != level_of(row.get("level")):
+                raise InvalidInput(f"{code} is a {existing.level} already, not a {level_of(row.get('level'))}")
+            changes = {"name_zh": row.get("name")}
+            if row.get("name_en"):
+                changes["name_en"] = row["name_en"]
+            if row.get("phone"):
+                changes["phone"] = row["phone"]
+            after = change_place(code, **changes)
+            same = (after.name_zh, after.name_en, after.phone) == (existing.name_zh, existing.name_en, existing.phone)
+            unchanged += same
+            renamed += not same
+        except (InvalidInput, UnknownCommunity) as exc:
+            values = ", ".join(str(v) for v in exc.details.values())
+            problems.append((line, f"{exc} ({values})" if values else str(exc)))
+    return added, renamed, unchanged, sorted(problems)

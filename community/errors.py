@@ -108,3 +108,23 @@ class TooManyLogins(CommunityError):
 
 class FormExpired(CommunityError):
     """This form is out of date: open the page again and fill it in once more."""
+
+
+class PasswordTooShort(CommunityError):
+    """A password has at least %(length)s characters."""
+
+
+class PasswordIsUsername(CommunityError):
+    """A password must not be the username."""
+
+
+class PasswordTooCommon(CommunityError):
+    """That password is too common; choose another."""
+
+
+class LastAdmin(CommunityError):
+    """The last active admin must stay an active admin."""
+
+
+class NotYourself(CommunityError):
+    """You cannot disable your own account."""

@@ -68,6 +68,9 @@ class Staff(BaseModel):
     community = ForeignKeyField(Community, null=True, backref="staff")
     resident = ForeignKeyField(Resident, null=True, unique=True, backref="staff_user")
     active = BooleanField(default=True)
+    must_change_password = BooleanField(default=False)  # after a reset: a one-time password
+    sessions = IntegerField(default=0)  # bumped to end every open session (logout, disable, reset)
+    last_login_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
 
 

@@ -111,6 +111,11 @@ EXPECTED = {
     "residents.close": COORDINATOR_HERE,
     "admin.rules": ADMIN_ONLY,
     "admin.audit": ADMIN_ONLY,
+    "staff.index": ADMIN_ONLY,
+    "staff.set_active": ADMIN_ONLY,
+    "staff.reset_password": ADMIN_ONLY,
+    "staff.change_role": ADMIN_ONLY,
+    "staff.own_password": ANY_STAFF,
     "channels.simulator": COORDINATOR_ANYWHERE,
     "channels.announcement": COORDINATOR_ANYWHERE,
     "goods.index": COORDINATOR_ANYWHERE,
@@ -181,7 +186,7 @@ def world(app):
     values = {
         "activity_id": activity.id, "signup_id": signup.id, "resident_id": residents[0].id,
         "community_id": place.north.id, "goods_id": soap.id, "redemption_id": redemption.id,
-        "what": "transfers", "filename": "linli.css",
+        "what": "transfers", "filename": "linli.css", "staff_id": staff["clerk"].id,
     }
     return {"place": place, "staff": staff, "residents": residents, "activity": activity, "values": values}
 

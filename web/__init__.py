@@ -33,6 +33,7 @@ from . import (
     reports,
     residents,
     sms,
+    staff,
     util,
 )
 from .auth import bp as auth_bp
@@ -118,7 +119,7 @@ def create_app(test_config=None):
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
                       admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, reports.bp,
-                      cards.bp):
+                      cards.bp, staff.bp):
         app.register_blueprint(blueprint)
     app.before_request(_refuse_nul)
     app.register_error_handler(CSRFError, _csrf_error)

@@ -15,7 +15,7 @@ from community.rules import current_rules, rule_history, set_rule
 
 from .auth import current_staff, roles_required
 from .forms import RuleForm
-from .i18n import category_name, error_message, select_locale
+from .i18n import category_name, error_message, role_name, select_locale
 from .util import once, parse_day
 
 bp = Blueprint("admin", __name__)
@@ -83,6 +83,12 @@ SENTENCES = {
     "checkout.void": _l("voided checkout %(target)s: %(reason)s"),
     "report.export": _l("exported %(target)s"),
     "login.lockout": _l("logins locked for %(target)s"),
+    "staff.create": _l("added staff member %(username)s (%(role)s)"),
+    "staff.disable": _l("disabled staff member %(username)s"),
+    "staff.enable": _l("enabled staff member %(username)s again"),
+    "staff.reset_password": _l("gave staff member %(username)s a one-time password"),
+    "staff.role": _l("made staff member %(username)s %(role)s %(community)s"),
+    "staff.own_password": _l("changed their own password"),
     "login.unlock": _l("logins unlocked for %(target)s"),
 }
 
@@ -94,7 +100,8 @@ def sentence(event):
         detail = {}
     points = detail.get("total", detail.get("points"))
     params = {"target": event.target.partition(":")[2] or event.target, "reason": "", "note": "",
-              "code": "", "to": "", "text": "", "quantity": "", "version": "", **detail,
+              "code": "", "to": "", "text": "", "quantity": "", "version": "", "username": "", "community": "",
+              **detail, "role": role_name(detail.get("role", "")),
               "points": ledger.format_amount(points) if isinstance(points, int) else "",
               "category": category_name(detail.get("category") or event.target.partition(":")[2])}
     template = SENTENCES.get(event.action)

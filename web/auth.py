@@ -10,6 +10,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from community import Staff
 from community.errors import BadCredentials, TooManyLogins
 from community.logins import log_in
+from community.staffing import end_sessions, logged_in
 
 from .forms import LoginForm
 
@@ -26,7 +27,9 @@ class StaffUser(UserMixin):
         self.staff = staff
 
     def get_id(self):
-        return str(self.staff.id)
+        # The session names the staff member and their session counter: a logout, a reset password
+        # or a disabled account bumps the counter, and every cookie issued before stops working.
+        return f"{self.staff.id}:{self.staff.sessions}"
 
     @property
     def is_active(self):
@@ -35,8 +38,13 @@ class StaffUser(UserMixin):
 
 @login_manager.user_loader
 def load_user(user_id):
-    staff = Staff.get_or_none(Staff.id == int(user_id)) if user_id.isdigit() else None
-    return StaffUser(staff) if staff is not None and staff.active else None
+    staff_id, _, sessions = (user_id or "").partition(":")
+    if not (staff_id.isdigit() and sessions.isdigit()):
+        return None
+    staff = Staff.get_or_none(Staff.id == int(staff_id))
+    if staff is None or not staff.active or staff.sessions != int(sessions):
+        return None
+    return StaffUser(staff)
 
 
 @login_manager.unauthorized_handler
@@ -89,13 +97,18 @@ def login():
         except BadCredentials:
             flash(_("Wrong username or password."), "error")
         else:
+            logged_in(staff)
             login_user(StaffUser(staff))
+            if staff.must_change_password:
+                return redirect(url_for("staff.own_password"))
             return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", form=form)
 
 
 @bp.post("/logout")
 def logout():
-    """Log out."""
+    """Log out: this session and any copy of its cookie end."""
+    if current_user.is_authenticated:
+        end_sessions(current_user.staff)
     logout_user()
     return redirect(url_for("auth.login"))

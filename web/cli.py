@@ -14,7 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 import ledger
 from botapp import android, sms
 from botapp.segments import segments
-from community import Community, CommunityError, Resident, Staff, places
+from community import Community, CommunityError, Resident, Staff, places, staffing
 from community.logins import unlock
 from community.notices import queue_reminders
 from community.people import create_staff, get_community, import_residents, read_resident_csv
@@ -28,7 +28,7 @@ def register(app):
     """Attach Linli's commands to the app's CLI."""
     for command in (init_db, ledger_group, create_staff_command, import_residents_command,
                     demo_data, queue_reminders_command, chat, unlock_command, backup, restore,
-                    sms_gateway_group, communities_group):
+                    sms_gateway_group, communities_group, staff_group):
         app.cli.add_command(command)
 
 
@@ -74,8 +74,9 @@ def ledger_verify():
 @click.option("--community", "community_code", help="Community code (not for admins).")
 @click.option("--password", help="Password; asked for when omitted (or generated with --generate).")
 @click.option("--generate", is_flag=True, help="Generate a password and print it once.")
+@click.option("--display-name", default="", help="The name colleagues know them by (陈主任).")
 @with_appcontext
-def create_staff_command(username, role, community_code, password, generate):
+def create_staff_command(username, role, community_code, password, generate, display_name):
     """Create a staff user with a role in a community."""
     if generate:
         password = secrets.token_urlsafe(12)
@@ -84,7 +85,7 @@ def create_staff_command(username, role, community_code, password, generate):
     try:
         with ledger.db.connection_context():
             community = get_community(community_code) if community_code else None
-            staff = create_staff(username, password, role, community)
+            staff = create_staff(username, password, role, community, display_name=display_name)
     except CommunityError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {staff.role} {staff.username}" + (f" password: {password}" if generate else ""))
@@ -158,6 +159,51 @@ def chat(phone):
             click.echo("(no reply)")
         else:
             click.echo(f"{reply}\n[{segments(reply)} SMS segment(s)]")
+
+
+@click.group("staff", cls=AppGroup)
+def staff_group():
+    """Staff accounts: list, disable a leaver, enable again, reset a forgotten password."""
+
+
+@staff_group.command("list")
+def staff_list_command():
+    """Every account: username, name, role, community, last login, whether it is active."""
+    for s in staffing.staff_list():
+        where = s.community.code if s.community_id else "-"
+        last = s.last_login_at.strftime("%Y-%m-%d %H:%M") if s.last_login_at else "never"
+        click.echo(f"{s.username}\t{s.display_name}\t{s.role}\t{where}\t{last}\t{'active' if s.active else 'disabled'}")
+
+
+def _staff_change(change, username):
+    try:
+        return change(staffing.find_staff(username))
+    except CommunityError as exc:
+        raise _refused(exc) from None
+
+
+@staff_group.command("disable")
+@click.argument("username")
+def staff_disable(username):
+    """Disable an account: its open sessions end at once."""
+    _staff_change(lambda s: staffing.set_active(None, s, False), username)
+    click.echo(f"{username} disabled")
+
+
+@staff_group.command("enable")
+@click.argument("username")
+def staff_enable(username):
+    """Enable an account again (sessions from before stay ended)."""
+    _staff_change(lambda s: staffing.set_active(None, s, True), username)
+    click.echo(f"{username} enabled")
+
+
+@staff_group.command("reset-password")
+@click.argument("username")
+def staff_reset_password(username):
+    """Print a one-time password; it must be changed at the next login."""
+    password = _staff_change(lambda s: staffing.reset_password(None, s), username)
+    click.echo(f"one-time password for {username}: {password}")
 
 
 @click.group("communities", cls=AppGroup)

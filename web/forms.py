@@ -111,3 +111,21 @@ class StockForm(FlaskForm):
     kind = SelectField(_l("Change"), choices=choices([("receive", _l("Delivery")), ("adjust", _l("Correction"))]))
     quantity = IntegerField(_l("Quantity"), validators=[InputRequired(), NumberRange(min=-100_000, max=100_000)])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+
+
+class StaffForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=40)])
+    display_name = StringField(_l("Name"), validators=[Optional(), Length(max=60)])
+    role = SelectField(_l("Role"))
+    community = SelectField(_l("Community"), validate_choice=False)
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"))
+    community = SelectField(_l("Community"), validate_choice=False)
+
+
+class OwnPasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
+    new = PasswordField(_l("New password (at least 10 characters)"), validators=[DataRequired(), Length(max=200)])
+    again = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=200)])

@@ -3,6 +3,7 @@
 from flask import Blueprint, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from community.rules import current_rule_or_none
 
@@ -21,6 +22,14 @@ def init_babel(app, translations_dir):
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = translations_dir
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: app.config["TIMEZONE"])
     app.jinja_env.globals["current_language"] = select_locale
+
+
+ROLE_NAMES = {"admin": _l("Admin"), "coordinator": _l("Coordinator"), "clerk": _l("Clerk")}
+
+
+def role_name(role):
+    """A staff role as people call it (协调员), never its key."""
+    return str(ROLE_NAMES.get(role, role))
 
 
 def category_name(category):

@@ -110,15 +110,15 @@ class FormExpired(CommunityError):
     """This form is out of date: open the page again and fill it in once more."""
 
 
-class PasswordTooShort(CommunityError):
+class PasswordTooShort(InvalidInput):
     """A password has at least %(length)s characters."""
 
 
-class PasswordIsUsername(CommunityError):
+class PasswordIsUsername(InvalidInput):
     """A password must not be the username."""
 
 
-class PasswordTooCommon(CommunityError):
+class PasswordTooCommon(InvalidInput):
     """That password is too common; choose another."""
 
 
@@ -128,3 +128,27 @@ class LastAdmin(CommunityError):
 
 class NotYourself(CommunityError):
     """You cannot disable your own account."""
+
+
+class NeedsPhoneOrUnit(InvalidInput):
+    """A resident without a phone number needs a building and unit."""
+
+
+class TooManyFields(InvalidInput):
+    """The row has more fields than the header."""
+
+
+class UnknownLanguage(InvalidInput):
+    """The language is 中文 or English, not %(value)s."""
+
+
+class InvalidName(InvalidInput):
+    """A name is 1 to %(length)s characters."""
+
+
+class NotASheet(InvalidInput):
+    """The file is not a CSV sheet in UTF-8 or GBK; in Excel, save it as “CSV”."""
+
+
+class MissingColumns(InvalidInput):
+    """The sheet lacks the columns %(columns)s."""

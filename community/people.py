@@ -22,11 +22,17 @@ from .errors import (
     CommunityError,
     DuplicateResident,
     InvalidInput,
+    InvalidName,
     InvalidPhone,
+    MissingColumns,
+    NeedsPhoneOrUnit,
+    NotASheet,
     NotPermitted,
     ResidentClosed,
     ResidentNotFound,
+    TooManyFields,
     UnknownCommunity,
+    UnknownLanguage,
 )
 from .models import LANGUAGES, Community, Resident, Staff
 
@@ -191,7 +197,7 @@ def mask_phone_numbers(text):
 def _clean_name(name):
     name = " ".join((name or "").split())
     if not name or len(name) > MAX_NAME or not name.isprintable():
-        raise InvalidInput(f"a name is 1 to {MAX_NAME} printable characters")
+        raise InvalidName(f"a name is 1 to {MAX_NAME} printable characters", length=MAX_NAME)
     return name
 
 
@@ -342,30 +348,93 @@ def close_resident(staff, resident):
 # --- CSV import --------------------------------------------------------------------------
 
 IMPORT_COLUMNS = ("name", "phone", "community", "language", "grid", "unit")
+#: The columns as a sheet typed in Chinese names them (the template's headers are the first).
+RESIDENT_HEADERS = {
+    "姓名": "name", "名字": "name", "居民姓名": "name", "name": "name",
+    "手机号": "phone", "手机": "phone", "手机号码": "phone", "电话": "phone", "联系电话": "phone", "phone": "phone",
+    "社区": "community", "所属社区": "community", "村居": "community", "community": "community",
+    "语言": "language", "language": "language",
+    "网格": "grid", "grid": "grid",
+    "单元": "unit", "楼栋单元": "unit", "楼栋": "unit", "门牌": "unit", "unit": "unit",
+}
+TEMPLATE_HEADER = ("姓名", "手机号", "社区", "网格", "单元", "语言")
+LANGUAGE_WORDS = {"": "zh_Hans", "zh_hans": "zh_Hans", "zh": "zh_Hans", "中文": "zh_Hans", "汉语": "zh_Hans",
+                  "en": "en", "english": "en", "英文": "en", "英语": "en"}
 
 
 @dataclass
 class ImportReport:
-    """What an import did: rows created, and each bad row with its line number and reason."""
+    """What an import did: rows created, rows already there, and each bad row with its line
+    number and reason (`refused` keeps the named errors, for a transport to translate)."""
 
     created: int = 0
+    unchanged: int = 0
     errors: list = field(default_factory=list)
+    refused: list = field(default_factory=list)
+
+    def refuse(self, line, exc):
+        self.errors.append((line, str(exc)))
+        self.refused.append((line, exc))
+
+
+def decode_csv(data):
+    """CSV bytes as text: UTF-8 with or without BOM, else GB18030 (which GBK is part of), as Excel
+    on Chinese Windows saves it."""
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise NotASheet("the file is neither UTF-8 nor GBK text; save it as CSV") from None
 
 
 def read_resident_csv(data):
-    """Parse CSV text (a header row naming IMPORT_COLUMNS) into (line number, row dict) pairs."""
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = {"name", "phone", "community"} - set(header)
-    if missing:
-        raise InvalidInput(f"the CSV header lacks: {', '.join(sorted(missing))}")
+    """Parse CSV text or bytes (headers in Chinese or English) into (line number, row dict) pairs."""
+    reader = csv.DictReader(io.StringIO(decode_csv(data), newline=""))
+    header = [RESIDENT_HEADERS.get(h.strip().lower(), h.strip().lower()) for h in (reader.fieldnames or [])]
+    missing = {"name", "community"} - set(header)
+    if missing or not {"phone", "unit"} & set(header):
+        missing = sorted(missing | ({"phone"} if "phone" not in header and "unit" not in header else set()))
+        names = {"name": "姓名 name", "phone": "手机号 phone", "community": "社区 community"}
+        raise MissingColumns(f"the CSV header lacks: {', '.join(missing)}",
+                             columns=", ".join(names[m] for m in missing))
     reader.fieldnames = header
     return [(reader.line_num, row) for row in reader]
 
 
+def community_named(text):
+    """The community a sheet names: its code, Chinese or English name."""
+    text = " ".join((text or "").split())
+    found = Community.get_or_none((Community.level == Community.COMMUNITY) & (
+        (Community.code == text) | (Community.name_zh == text) | (Community.name_en == text)))
+    if found is None or not text:
+        raise UnknownCommunity(code=text)
+    return found
+
+
+def _already_there(community, name, e164, unit):
+    """The resident a row describes, if they are registered already (so a second import of the
+    same file changes nothing); DuplicateResident if the number is someone else's."""
+    if e164:
+        existing = Resident.get_or_none(Resident.phone == e164)
+        if existing is None:
+            return None
+        if existing.community_id == community.id and existing.display_name == name:
+            return existing
+        raise DuplicateResident(phone=mask_phone(e164))
+    return Resident.get_or_none((Resident.community == community.id) & (Resident.display_name == name)
+                                & (Resident.unit_label == unit) & Resident.phone.is_null())
+
+
 def import_residents(rows, *, dry_run=False, region="CN", staff=None, progress=None):
-    """Register each row as a resident; a bad row is reported and never stops the others.
+    """Register each row as a resident; a bad row is reported and never stops the others, and a
+    resident already registered as the row says is left as is (importing a file twice changes
+    nothing). A row needs a name and a community (code or name), and a phone number or a unit.
 
     Each row is its own transaction. A dry run checks every row, duplicates within the file
     included, inside one transaction that is rolled back.
@@ -377,24 +446,29 @@ def import_residents(rows, *, dry_run=False, region="CN", staff=None, progress=N
                 progress(1)
             try:
                 if None in row:
-                    raise InvalidInput("the row has more fields than the header")
+                    raise TooManyFields("the row has more fields than the header")
                 if any("\x00" in (value or "") for value in row.values()):
                     raise InvalidInput("the row contains a NUL character")
-                community = get_community((row.get("community") or "").strip())
+                community = community_named(row.get("community"))
+                name, phone = _clean_name(row.get("name")), (row.get("phone") or "").strip()
+                unit = _clean_label(row.get("unit") or "")
+                if not phone and not unit:
+                    raise NeedsPhoneOrUnit()
+                language = LANGUAGE_WORDS.get((row.get("language") or "").strip().lower())
+                if language is None:
+                    raise UnknownLanguage(value=row.get("language"))
+                e164 = normalise_phone(phone, region) if phone else None
+                if staff is not None:
+                    authorize(staff, community, Staff.COORDINATOR)
+                if _already_there(community, name, e164, unit) is not None:
+                    report.unchanged += 1
+                    continue
                 with db.atomic():
-                    register_resident(
-                        community,
-                        row.get("name"),
-                        phone=row.get("phone"),
-                        language=(row.get("language") or "").strip() or "zh_Hans",
-                        grid_label=row.get("grid") or "",
-                        unit_label=row.get("unit") or "",
-                        region=region,
-                        staff=staff,
-                    )
+                    register_resident(community, name, phone=e164, language=language,
+                                      grid_label=row.get("grid") or "", unit_label=unit, region=region, staff=staff)
                 report.created += 1
             except CommunityError as exc:
-                report.errors.append((line, str(exc)))
+                report.refuse(line, exc)
         if dry_run:
             outer.rollback()
     return report

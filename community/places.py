@@ -12,7 +12,7 @@ from ledger import db
 
 from .errors import InvalidInput, UnknownCommunity
 from .models import Community
-from .people import create_community
+from .people import create_community, decode_csv
 
 LEVELS = ("district", "street", "community", "grid", "unit")
 #: The level a place's parent has.
@@ -123,25 +123,9 @@ def tree():
     return out
 
 
-def decode(data):
-    """CSV bytes as text: UTF-8 with or without BOM, else GB18030 (which GBK is part of), as Excel
-    on Chinese Windows saves it."""
-    if isinstance(data, str):
-        return data
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            return data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise InvalidInput("the file is neither UTF-8 nor GBK text; save it as CSV (UTF-8)") from None
-
-
 def read_places_csv(data):
     """(line number, row) pairs of a places CSV; headers in Chinese or English."""
-    reader = csv.DictReader(io.StringIO(decode(data), newline=""))
+    reader = csv.DictReader(io.StringIO(decode_csv(data), newline=""))
     header = [HEADERS.get((h or "").strip().lower(), (h or "").strip().lower()) for h in (reader.fieldnames or [])]
     missing = {"code", "name", "level"} - set(header)
     if missing:

@@ -82,6 +82,7 @@ SENTENCES = {
     "checkout": _l("checked out %(points)s points (receipt %(target)s)"),
     "checkout.void": _l("voided checkout %(target)s: %(reason)s"),
     "report.export": _l("exported %(target)s"),
+    "residents.export": _l("exported the residents list (%(count)s residents)"),
     "login.lockout": _l("logins locked for %(target)s"),
     "staff.create": _l("added staff member %(username)s (%(role)s)"),
     "staff.disable": _l("disabled staff member %(username)s"),
@@ -101,6 +102,7 @@ def sentence(event):
     points = detail.get("total", detail.get("points"))
     params = {"target": event.target.partition(":")[2] or event.target, "reason": "", "note": "",
               "code": "", "to": "", "text": "", "quantity": "", "version": "", "username": "", "community": "",
+              "count": "",
               **detail, "role": role_name(detail.get("role", "")),
               "points": ledger.format_amount(points) if isinstance(points, int) else "",
               "category": category_name(detail.get("category") or event.target.partition(":")[2])}

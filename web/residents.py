@@ -1,6 +1,9 @@
-"""Residents: search, register, detail with balance and passbook, edit, close."""
+"""Residents: search, register, import and export, detail with balance and passbook, edit, close."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import csv
+import io
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -118,3 +121,72 @@ def close(resident_id):
         return redirect(url_for(".show", resident_id=resident.id))
     return render_template("residents/close.html", resident=resident, balance=ledger.balance(resident.account_id),
                            signups=awards.open_signups(resident), form=ActionForm())
+
+
+LANGUAGE_NAMES = {"zh_Hans": "中文", "en": "English"}
+
+
+def _sheet(rows):
+    """A CSV in the template's format, with a BOM so that Excel on Windows reads it as UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(service.TEMPLATE_HEADER)
+    writer.writerows(rows)
+    return "\ufeff" + out.getvalue()
+
+
+def _download(text, filename):
+    return Response(text, content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/import/template.csv")
+@roles_required(COORDINATOR)
+def import_template():
+    """An empty sheet with the Chinese headers, and one example row."""
+    example = current_staff().community or (service.visible_communities(current_staff()) or [None])[0]
+    name = example.name_zh if example else "东梅社区"
+    return _download(_sheet([("陈桂兰", "138 0013 8000", name, "第一网格", "3号楼1单元", "中文")]),
+                     "linli-residents-template.csv")
+
+
+@bp.get("/export.csv")
+@roles_required(COORDINATOR)
+def export():
+    """Every resident one may see, in the import's format (importing it again changes nothing)."""
+    rows = [(r.display_name, r.phone or "", r.community.name_zh, r.grid_label, r.unit_label,
+             LANGUAGE_NAMES.get(r.language, r.language))
+            for r in sorted(find_residents("", limit=None), key=service.by_unit) if r.status != r.CLOSED]
+    service.record(current_staff(), "residents.export", "residents", {"count": len(rows)})
+    return _download(_sheet(rows), "linli-residents.csv")
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles_required(COORDINATOR)
+def bulk_import():
+    """Residents from a sheet: check it first (each bad row named, with its problem), then import.
+    The same engine as `flask import-residents`; importing a file twice changes nothing."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("residents/import.html", form=form, report=None, text="")
+    upload = request.files.get("sheet")
+    text = request.form.get("text", "")
+    try:
+        if upload is not None and upload.filename:
+            text = service.decode_csv(upload.read())
+        if not text.strip():
+            raise service.InvalidInput("choose a CSV file first")
+        rows = service.read_resident_csv(text)
+    except (CommunityError, csv.Error) as exc:
+        flash(error_message(exc) if isinstance(exc, CommunityError) else str(exc), "error")
+        return render_template("residents/import.html", form=form, report=None, text="")
+    commit = request.form.get("step") == "import"
+    report = service.import_residents(rows, dry_run=not commit, region=region(), staff=current_staff())
+    if commit:
+        flash(_("Imported: %(created)s new, %(unchanged)s already registered, %(bad)s rows refused.",
+                created=report.created, unchanged=report.unchanged, bad=len(report.errors)),
+              "success" if not report.errors else "warning")
+    rows_by_line = dict(rows)
+    problems = [(line, error_message(exc), rows_by_line.get(line, {})) for line, exc in report.refused]
+    return render_template("residents/import.html", form=form, report=report, problems=problems,
+                           text="" if commit else text, committed=commit)

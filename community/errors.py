@@ -152,3 +152,7 @@ class NotASheet(InvalidInput):
 
 class MissingColumns(InvalidInput):
     """The sheet lacks the columns %(columns)s."""
+
+
+class PlaceInUse(CommunityError):
+    """%(code)s has residents or points postings: it can be renamed or moved, not archived."""

@@ -30,6 +30,7 @@ class Community(BaseModel):
     parent = ForeignKeyField("self", null=True, backref="children")
     issuer = ForeignKeyField(Account, null=True, unique=True)
     phone = CharField(max_length=32, default="")  # the office's number, for help from a person
+    archived = BooleanField(default=False)  # kept for the records, offered nowhere
     created_at = DateTimeField(default=utcnow)
 
     def name(self, language):

@@ -68,7 +68,7 @@ def get_community(code):
 
 def communities(level=Community.COMMUNITY):
     """List communities of one level, by code."""
-    return list(Community.select().where(Community.level == level).order_by(Community.code))
+    return list(Community.select().where((Community.level == level) & ~Community.archived).order_by(Community.code))
 
 
 def within(community, ancestor):

@@ -9,10 +9,12 @@ import re
 from peewee import IntegrityError
 
 from ledger import db
+from ledger.models import Entry
 
-from .errors import InvalidInput, UnknownCommunity
-from .models import Community
-from .people import create_community, decode_csv
+from .audit import record
+from .errors import InvalidInput, PlaceInUse, UnknownCommunity
+from .models import Community, Resident, Staff
+from .people import authorize, create_community, decode_csv
 
 LEVELS = ("district", "street", "community", "grid", "unit")
 #: The level a place's parent has.
@@ -66,8 +68,11 @@ def _parent_for(level, parent_code):
     return parent
 
 
-def add_place(code, name_zh, level, parent_code=None, name_en="", phone=""):
-    """Add one place of the grid; its code is unique."""
+def add_place(code, name_zh, level, parent_code=None, name_en="", phone="", staff=None):
+    """Add one place of the grid; its code is unique. `staff` (an admin) is recorded; None is the
+    operator at the command line."""
+    if staff is not None:
+        authorize(staff, None, Staff.ADMIN)
     code = (code or "").strip()
     if not _CODE.fullmatch(code):
         raise InvalidInput(f"a code is 1 to 20 letters, digits, - or _, not {code!r}")
@@ -84,13 +89,16 @@ def add_place(code, name_zh, level, parent_code=None, name_en="", phone=""):
             if phone:
                 Community.update(phone=phone).where(Community.id == place.id).execute()
                 place.phone = phone
+            record(staff, "place.add", f"place:{code}", {"name": name_zh})
             return place
     except IntegrityError:
         raise InvalidInput(f"the code {code} is taken") from None
 
 
-def change_place(code, *, name_zh=None, name_en=None, phone=None):
+def change_place(code, *, name_zh=None, name_en=None, phone=None, staff=None):
     """Rename a place or set its office phone; what is None stays."""
+    if staff is not None:
+        authorize(staff, None, Staff.ADMIN)
     place = Community.get_or_none(Community.code == (code or "").strip())
     if place is None:
         raise UnknownCommunity(code=code)
@@ -102,7 +110,61 @@ def change_place(code, *, name_zh=None, name_en=None, phone=None):
     if phone is not None:
         values["phone"] = _clean(phone, 32, "phone number")
     if values:
-        Community.update(**values).where(Community.id == place.id).execute()
+        with db.atomic():
+            Community.update(**values).where(Community.id == place.id).execute()
+            record(staff, "place.change", f"place:{place.code}", {"name": values.get("name_zh", place.name_zh)})
+    return Community.get_by_id(place.id)
+
+
+def _place(code):
+    place = Community.get_or_none(Community.code == (code or "").strip())
+    if place is None:
+        raise UnknownCommunity(code=code)
+    return place
+
+
+def move_place(staff, code, parent_code):
+    """Put a place under another parent of the level above; balances and residents stay as they are."""
+    if staff is not None:  # None: the operator at the command line
+        authorize(staff, None, Staff.ADMIN)
+    place = _place(code)
+    parent = _parent_for(place.level, parent_code)
+    node = parent
+    while node is not None:  # never under itself
+        if node.id == place.id:
+            raise InvalidInput(f"{place.code} cannot sit under itself")
+        node = node.parent
+    with db.atomic():
+        Community.update(parent=parent).where(Community.id == place.id).execute()
+        record(staff, "place.move", f"place:{place.code}", {"to": parent.code if parent else ""})
+    return Community.get_by_id(place.id)
+
+
+def _below(place):
+    """The place and every place under it."""
+    found, todo = [place], [place]
+    while todo:
+        children = list(Community.select().where(Community.parent == todo.pop().id))
+        found += children
+        todo += children
+    return found
+
+
+def archive_place(staff, code, archived=True):
+    """Archive a place nobody lives in and no points went through (never delete), or bring it back."""
+    if staff is not None:  # None: the operator at the command line
+        authorize(staff, None, Staff.ADMIN)
+    place = _place(code)
+    if archived:
+        ids = [p.id for p in _below(place)]
+        if Resident.select().where(Resident.community.in_(ids)).exists():
+            raise PlaceInUse(code=place.code)
+        issuers = [p.issuer_id for p in _below(place) if p.issuer_id]
+        if issuers and Entry.select().where(Entry.account.in_(issuers)).exists():
+            raise PlaceInUse(code=place.code)
+    with db.atomic():
+        Community.update(archived=archived).where(Community.id == place.id).execute()
+        record(staff, "place.archive" if archived else "place.restore", f"place:{place.code}", {})
     return Community.get_by_id(place.id)
 
 

@@ -76,3 +76,39 @@ def test_an_operator_sets_up_a_district_on_the_command_line(app, tmp_path):
     with app.app_context():
         assert Community.get(Community.code == "DM").phone == "0594-1111111"
         make.resident(Community.get(Community.code == "DM"), "陈桂兰")  # the community takes residents
+
+
+def test_an_admin_builds_the_tree_on_the_page_and_archives_only_empty_places(app, client):
+    from webforms import Browser
+
+    from community import Staff
+
+    with app.app_context():
+        make.staff(Staff.ADMIN, username="boss")
+    admin = Browser(client)
+    admin.login("boss")
+    admin.get("/places/")
+    assert "还没有" in admin.response.get_data(as_text=True)
+    for level, code, name, parent in (("district", "LC", "荔城区", ""), ("street", "ZH", "镇海街道", "LC"),
+                                      ("community", "DM", "东梅社区", "ZH"), ("community", "GC", "拱辰社区", "ZH"),
+                                      ("grid", "DM-G1", "第一网格", "DM")):
+        admin.get("/places/")
+        admin.submit(has="code", level=level, code=code, name_zh=name, parent=parent)
+    admin.get("/places/")
+    refused = admin.submit(has="code", level="grid", code="X1", name_zh="错的网格", parent="ZH").get_data(as_text=True)
+    assert "部分信息缺失或无效" in refused
+    with app.app_context():
+        assert [p.code for _depth, p in places.tree()] == ["LC", "ZH", "DM", "DM-G1", "GC"]
+        make.resident(Community.get(Community.code == "DM"), "陈桂兰")
+    admin.get("/places/")
+    form = admin.find(action="/places/DM-G1/change")
+    admin.send(form, form.values(name_zh="东梅第一网格", parent="GC"))  # renamed and moved
+    admin.get("/places/")
+    admin.submit(action="/places/DM/archive", button="归档")
+    assert "不能归档" in admin.response.get_data(as_text=True)
+    admin.submit(action="/places/DM-G1/archive", button="归档")
+    with app.app_context():
+        grid = Community.get(Community.code == "DM-G1")
+        assert (grid.name_zh, grid.parent.code, grid.archived) == ("东梅第一网格", "GC", True)
+        assert not Community.get(Community.code == "DM").archived
+    assert "把 DM-G1 移动到了 GC 下面" in admin.get("/audit").get_data(as_text=True)

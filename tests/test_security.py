@@ -114,6 +114,9 @@ EXPECTED = {
     "residents.bulk_import": COORDINATOR_ANYWHERE,
     "residents.import_template": COORDINATOR_ANYWHERE,
     "residents.export": COORDINATOR_ANYWHERE,
+    "places.index": ADMIN_ONLY,
+    "places.change": ADMIN_ONLY,
+    "places.archive": ADMIN_ONLY,
     "staff.index": ADMIN_ONLY,
     "staff.set_active": ADMIN_ONLY,
     "staff.reset_password": ADMIN_ONLY,
@@ -189,7 +192,7 @@ def world(app):
     values = {
         "activity_id": activity.id, "signup_id": signup.id, "resident_id": residents[0].id,
         "community_id": place.north.id, "goods_id": soap.id, "redemption_id": redemption.id,
-        "what": "transfers", "filename": "linli.css", "staff_id": staff["clerk"].id,
+        "what": "transfers", "filename": "linli.css", "staff_id": staff["clerk"].id, "code": "E1",
     }
     return {"place": place, "staff": staff, "residents": residents, "activity": activity, "values": values}
 

@@ -30,6 +30,7 @@ from . import (
     health,
     home,
     i18n,
+    places,
     reports,
     residents,
     sms,
@@ -119,7 +120,7 @@ def create_app(test_config=None):
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
                       admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, reports.bp,
-                      cards.bp, staff.bp):
+                      cards.bp, staff.bp, places.bp):
         app.register_blueprint(blueprint)
     app.before_request(_refuse_nul)
     app.register_error_handler(CSRFError, _csrf_error)

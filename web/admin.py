@@ -84,6 +84,11 @@ SENTENCES = {
     "report.export": _l("exported %(target)s"),
     "residents.export": _l("exported the residents list (%(count)s residents)"),
     "login.lockout": _l("logins locked for %(target)s"),
+    "place.add": _l("added the place %(name)s (%(target)s)"),
+    "place.change": _l("changed the place %(name)s (%(target)s)"),
+    "place.move": _l("moved the place %(target)s under %(to)s"),
+    "place.archive": _l("archived the place %(target)s"),
+    "place.restore": _l("brought back the place %(target)s"),
     "staff.create": _l("added staff member %(username)s (%(role)s)"),
     "staff.disable": _l("disabled staff member %(username)s"),
     "staff.enable": _l("enabled staff member %(username)s again"),
@@ -102,7 +107,7 @@ def sentence(event):
     points = detail.get("total", detail.get("points"))
     params = {"target": event.target.partition(":")[2] or event.target, "reason": "", "note": "",
               "code": "", "to": "", "text": "", "quantity": "", "version": "", "username": "", "community": "",
-              "count": "",
+              "count": "", "name": "",
               **detail, "role": role_name(detail.get("role", "")),
               "points": ledger.format_amount(points) if isinstance(points, int) else "",
               "category": category_name(detail.get("category") or event.target.partition(":")[2])}

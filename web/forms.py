@@ -129,3 +129,12 @@ class OwnPasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
     new = PasswordField(_l("New password (at least 10 characters)"), validators=[DataRequired(), Length(max=200)])
     again = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=200)])
+
+
+class PlaceForm(FlaskForm):
+    code = StringField(_l("Code (from the grid centre)"), validators=[DataRequired(), Length(max=20)])
+    name_zh = StringField(_l("Chinese name"), validators=[DataRequired(), Length(max=100)])
+    level = SelectField(_l("Level"))
+    parent = SelectField(_l("Belongs to"), validate_choice=False)
+    name_en = StringField(_l("English name (optional)"), validators=[Optional(), Length(max=100)])
+    phone = StringField(_l("Office phone (given in the SMS menu)"), validators=[Optional(), Length(max=32)])

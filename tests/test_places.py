@@ -112,3 +112,23 @@ def test_an_admin_builds_the_tree_on_the_page_and_archives_only_empty_places(app
         assert (grid.name_zh, grid.parent.code, grid.archived) == ("东梅第一网格", "GC", True)
         assert not Community.get(Community.code == "DM").archived
     assert "把 DM-G1 移动到了 GC 下面" in admin.get("/audit").get_data(as_text=True)
+
+
+def test_an_empty_database_walks_the_admin_through_the_first_day(app, client):
+    from webforms import Browser
+
+    from community import Staff
+
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["create-staff", "root", "--role", "admin", "--generate"])
+    password = made.output.rsplit("password: ", 1)[1].strip()
+    admin = Browser(client)
+    admin.login("root", password)
+    steps = admin.get("/").get_data(as_text=True)
+    assert "开始使用" in steps and 'href="/places/"' in steps and 'href="/staff/"' in steps
+    with app.app_context():
+        places.add_place("DM", "东梅社区", "community")
+        make.coordinator(Community.get(Community.code == "DM"))
+        assert Staff.select().count() == 2
+    steps = admin.get("/").get_data(as_text=True)
+    assert "<s>建好区域" in steps and 'href="/residents/import"' in steps

@@ -20,7 +20,7 @@ from .errors import (
     WrongCheckInCode,
 )
 from .models import Activity, CheckInFailure, Signup, Staff
-from .people import authorize, ensure_active
+from .people import authorize, authorize_for, ensure_active
 from .rules import current_rule
 
 MAX_CAPACITY = 10_000
@@ -245,7 +245,8 @@ def join(resident, activity, *, staff=None, now=None):
     now = now or utcnow()
     _check_joinable(activity, resident, now)
     if staff is not None:
-        authorize(staff, activity.community, Staff.COORDINATOR)
+        authorize(staff, activity.community, Staff.COORDINATOR, Staff.GRID_WORKER)
+        authorize_for(staff, resident)
     try:
         with db.atomic():
             return _join(resident, activity, staff, now)

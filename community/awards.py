@@ -20,7 +20,7 @@ from .errors import (
     SelfConfirmation,
 )
 from .models import Activity, Confirmation, Resident, Signup, Staff
-from .people import authorize, close_resident, ensure_active
+from .people import authorize, authorize_for, close_resident, ensure_active
 from .rules import current_rule
 
 
@@ -46,7 +46,7 @@ def report_deed(staff, resident, category, note):
 
     It then takes the same path as a sign-up: `confirm_participation` awards it.
     """
-    authorize(staff, resident.community, Staff.COORDINATOR)
+    authorize_for(staff, resident)  # coordinators, and a grid worker for their grid's residents
     ensure_active(resident)
     current_rule(category)
     note = _reason(note, required=True)
@@ -63,10 +63,14 @@ def report_deed(staff, resident, category, note):
 def record_deed(staff, resident, category, note):
     """Report a deed and give this staff member's confirmation in one transaction.
 
-    A rule that needs two confirmations leaves it pending for a second staff member.
+    A rule that needs two confirmations leaves it pending for a second staff member; a grid
+    worker's report waits for a coordinator.
     """
     with db.atomic():
-        return confirm_participation(staff, report_deed(staff, resident, category, note))
+        deed = report_deed(staff, resident, category, note)
+        if staff.role == Staff.GRID_WORKER:
+            return deed  # reported: a coordinator confirms it
+        return confirm_participation(staff, deed)
 
 
 def confirm_participation(staff, signup):

@@ -57,10 +57,11 @@ class Resident(BaseModel):
 
 
 class Staff(BaseModel):
-    """A staff user. Admins act everywhere; coordinators and clerks in their community."""
+    """A staff user. Admins act everywhere; coordinators and clerks in their community; a grid
+    worker (网格员, 单元长) for the residents of their grid or unit."""
 
-    ADMIN, COORDINATOR, CLERK = "admin", "coordinator", "clerk"
-    ROLES = (ADMIN, COORDINATOR, CLERK)
+    ADMIN, COORDINATOR, CLERK, GRID_WORKER = "admin", "coordinator", "clerk", "grid_worker"
+    ROLES = (ADMIN, COORDINATOR, CLERK, GRID_WORKER)
 
     username = CharField(max_length=40, unique=True)
     password_hash = CharField(max_length=200)

@@ -86,12 +86,22 @@ def within(community, ancestor):
 # --- staff and permissions ---------------------------------------------------------------
 
 
-def create_staff(username, password, role, community=None, display_name="", resident=None):
-    """Create a staff user; only admins may have no community."""
+def check_placement(role, community):
+    """Refuse a role where it cannot work: a grid worker belongs to a grid or unit, a coordinator
+    or clerk to a community (or above), an admin to no place."""
     if role not in Staff.ROLES:
         raise InvalidInput(f"role must be one of {', '.join(Staff.ROLES)}")
     if role != Staff.ADMIN and community is None:
         raise InvalidInput("coordinators and clerks belong to a community")
+    if role == Staff.GRID_WORKER and community.level not in (Community.GRID, Community.UNIT):
+        raise InvalidInput("a grid worker belongs to a grid or a unit")
+    if role in (Staff.COORDINATOR, Staff.CLERK) and community.level in (Community.GRID, Community.UNIT):
+        raise InvalidInput("coordinators and clerks belong to a community, not a grid")
+
+
+def create_staff(username, password, role, community=None, display_name="", resident=None):
+    """Create a staff user; only admins may have no community."""
+    check_placement(role, community)
     username = (username or "").strip()
     if not username or len(username) > 40 or not username.isprintable():
         raise InvalidInput("a username is 1 to 40 printable characters")
@@ -126,14 +136,49 @@ def authenticate(username, password):
 
 
 def can_act(staff, community, *roles):
-    """Tell whether `staff` holds one of `roles` for `community` (admins hold every role)."""
+    """Tell whether `staff` holds one of `roles` for `community` (admins hold every role). A grid
+    worker acts in the community their grid belongs to, for their grid's residents only
+    (`in_reach`)."""
     if staff is None or not staff.active:
         return False
     if staff.role == Staff.ADMIN:
         return True
     if staff.role not in roles:
         return False
-    return community is None or (staff.community is not None and within(community, staff.community))
+    home = community_of(staff.community) if staff.role == Staff.GRID_WORKER else staff.community
+    return community is None or (home is not None and within(community, home))
+
+
+def community_of(place):
+    """The community a grid or unit belongs to (a community is its own)."""
+    node = place
+    while node is not None and node.level in (Community.GRID, Community.UNIT):
+        node = node.parent
+    return node
+
+
+def grid_of(staff):
+    """A grid worker's grid (a unit head's unit's grid), or None for other staff."""
+    if staff is None or staff.role != Staff.GRID_WORKER or staff.community is None:
+        return None
+    place = staff.community
+    return place.parent if place.level == Community.UNIT else place
+
+
+def in_reach(staff, resident):
+    """Tell whether `staff` may see and act for this resident: coordinators in their communities,
+    a grid worker for the residents of their grid."""
+    grid = grid_of(staff)
+    if grid is None:
+        return can_act(staff, resident.community, Staff.COORDINATOR)
+    return (can_act(staff, resident.community, Staff.GRID_WORKER)
+            and resident.grid_label in (grid.name_zh, grid.code))
+
+
+def authorize_for(staff, resident):
+    """Raise NotPermitted unless `staff` may act for `resident` (see in_reach)."""
+    if not in_reach(staff, resident):
+        raise NotPermitted()
 
 
 def authorize(staff, community, *roles):
@@ -147,7 +192,8 @@ def visible_communities(staff):
     everything = communities()
     if staff.role == Staff.ADMIN:
         return everything
-    return [c for c in everything if staff.community and within(c, staff.community)]
+    home = community_of(staff.community) if staff.role == Staff.GRID_WORKER else staff.community
+    return [c for c in everything if home and within(c, home)]
 
 
 # --- residents ---------------------------------------------------------------------------
@@ -218,7 +264,9 @@ def register_resident(
     if language not in LANGUAGES:
         raise InvalidInput("language must be zh_Hans or en")
     if staff is not None:
-        authorize(staff, community, Staff.COORDINATOR)
+        authorize(staff, community, Staff.COORDINATOR, Staff.GRID_WORKER)
+        if grid_of(staff) is not None:  # a grid worker registers the residents of their grid
+            grid_label = grid_of(staff).name_zh
     grid_label, unit_label = _clean_label(grid_label), _clean_label(unit_label)
     try:
         with db.atomic():
@@ -285,6 +333,9 @@ def search_residents(staff, text="", limit=50, region="CN"):
     number (three digits or more)."""
     visible = [c.id for c in visible_communities(staff)]
     query = Resident.select().where(Resident.community.in_(visible))
+    grid = grid_of(staff)
+    if grid is not None:
+        query = query.where(Resident.grid_label.in_([grid.name_zh, grid.code]))
     text = (text or "").strip()[:60]
     if text:
         digits = "".join(ch for ch in text if ch.isdigit())

@@ -21,7 +21,7 @@ from .errors import (
     UnknownCommunity,
 )
 from .models import Community, Staff
-from .people import _hasher, authorize
+from .people import _hasher, authorize, check_placement
 
 MIN_PASSWORD = 10
 #: Passwords people pick first, as they are typed in Chinese offices too; refused whatever their length.
@@ -109,15 +109,12 @@ def reset_password(admin, staff):
 def change_role(admin, staff, role, community_code=None):
     """Change what a staff member may do and where."""
     _admin_only(admin)
-    if role not in Staff.ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(Staff.ROLES)}")
     community = None
     if community_code:
         community = Community.get_or_none(Community.code == community_code)
         if community is None:
             raise UnknownCommunity(code=community_code)
-    if role != Staff.ADMIN and community is None:
-        raise InvalidInput("coordinators and clerks belong to a community")
+    check_placement(role, community)
     if role != Staff.ADMIN and _last_admin(staff) and staff.active:
         raise LastAdmin()
     with db.atomic():

@@ -31,7 +31,7 @@ from catalog import codes
 from catalog.checkout import checkout
 from catalog.goods import create_goods, receive_stock
 from catalog.models import CounterCode
-from community import Activity, AuditEvent, Resident, Signup, Staff, people
+from community import Activity, AuditEvent, Resident, Signup, Staff, people, places
 from community import logins as throttle
 from community.awards import confirm_participation, report_deed
 from community.errors import BadCredentials, TooManyLogins
@@ -62,20 +62,23 @@ def app(db_url):
 
 # --- the role x route matrix ---------------------------------------------------------------
 
-ROLES = ("anonymous", "clerk", "coordinator", "other", "admin")
+ROLES = ("anonymous", "clerk", "coordinator", "other", "admin", "grid")
 OK, LOGIN = "ok", "login"  # 200, or a redirect that is not to the login page; a redirect to log in
 
 #: Every endpoint of the app and what each role gets there, in ROLES order: anonymous, a clerk of
 #: the north community, a coordinator of north, a coordinator of another community ("other";
 #: the routes' objects all belong to north), an admin. A new route fails the test until it has a
 #: row here: decide who may use it.
-PUBLIC = (OK, OK, OK, OK, OK)
-ANY_STAFF = (LOGIN, OK, OK, OK, OK)
-COUNTER = (LOGIN, OK, OK, OK, OK)
-COORDINATOR_ANYWHERE = (LOGIN, 403, OK, OK, OK)  # lists and forms that show one's own communities
-COORDINATOR_HERE = (LOGIN, 403, OK, 403, OK)  # one of north's activities, residents, goods...
-ADMIN_ONLY = (LOGIN, 403, 403, 403, OK)
-SIGNED_ONLY = (403, 403, 403, 403, 403)  # Twilio's webhooks: a signature, never a session
+PUBLIC = (OK, OK, OK, OK, OK, OK)
+ANY_STAFF = (LOGIN, OK, OK, OK, OK, OK)
+COUNTER = (LOGIN, OK, OK, OK, OK, 403)  # a grid worker never uses the counter
+COORDINATOR_ANYWHERE = (LOGIN, 403, OK, OK, OK, 403)  # lists and forms that show one's own communities
+COORDINATOR_HERE = (LOGIN, 403, OK, 403, OK, 403)  # one of north's activities, residents, goods...
+ADMIN_ONLY = (LOGIN, 403, 403, 403, OK, 403)
+SIGNED_ONLY = (403, 403, 403, 403, 403, 403)  # Twilio's webhooks: a signature, never a session
+# A grid worker of north's grid 1 (网格员): their grid's residents, registering, signing up, reporting.
+GRID_ANYWHERE = (LOGIN, 403, OK, OK, OK, OK)
+GRID_HERE = (LOGIN, 403, OK, 403, OK, OK)
 
 EXPECTED = {
     "static": PUBLIC,
@@ -99,19 +102,20 @@ EXPECTED = {
     "activities.confirm_roster": COORDINATOR_HERE,
     "activities.attendance": COORDINATOR_HERE,
     "awards.pending": COORDINATOR_ANYWHERE,
-    "awards.new": COORDINATOR_ANYWHERE,
+    "awards.new": GRID_ANYWHERE,
     "awards.confirm": COORDINATOR_HERE,
     "awards.reject": COORDINATOR_HERE,
     "awards.no_show": COORDINATOR_HERE,
     "awards.reverse": COORDINATOR_HERE,
-    "residents.index": COORDINATOR_ANYWHERE,
-    "residents.new": COORDINATOR_ANYWHERE,
-    "residents.show": COORDINATOR_HERE,
+    "residents.index": GRID_ANYWHERE,
+    "residents.new": GRID_ANYWHERE,
+    "residents.show": GRID_HERE,
     "residents.edit": COORDINATOR_HERE,
     "residents.close": COORDINATOR_HERE,
     "admin.rules": ADMIN_ONLY,
     "admin.audit": ADMIN_ONLY,
     "residents.bulk_import": COORDINATOR_ANYWHERE,
+    "residents.signup": GRID_HERE,
     "residents.import_template": COORDINATOR_ANYWHERE,
     "residents.export": COORDINATOR_ANYWHERE,
     "places.index": ADMIN_ONLY,
@@ -133,8 +137,8 @@ EXPECTED = {
     "counter.scan": COUNTER,
     "counter.confirm": COUNTER,  # POST /counter/checkout
     # Another community's receipt does not exist as far as its staff can tell.
-    "counter.receipt": (LOGIN, OK, OK, 404, OK),
-    "counter.void": (LOGIN, 403, OK, 404, OK),
+    "counter.receipt": (LOGIN, OK, OK, 404, OK, 403),
+    "counter.void": (LOGIN, 403, OK, 404, OK, 403),
     "counter.checkouts": COUNTER,  # a clerk's own of the day; a coordinator's communities
     "reports.dashboard": COORDINATOR_ANYWHERE,
     "reports.export": COORDINATOR_ANYWHERE,
@@ -174,8 +178,10 @@ def world(app):
             "other": make.coordinator(place.south, username="south-coord"),
             "clerk": make.clerk(place.north, username="north-clerk"),
         }
+        grid = places.add_place("N1-G1", "第一网格", "grid", "N1")
+        staff["grid"] = make.staff(Staff.GRID_WORKER, grid, username="north-grid")
         boss = staff["coordinator"]
-        residents = [make.resident(place.north, f"居民{i}") for i in range(3)]
+        residents = [make.resident(place.north, f"居民{i}", grid_label="第一网格") for i in range(3)]
         activity = make.activity(boss, place.north, capacity=5, starts_at=make.future(days=1))
         for resident in residents:
             make.activities.join(resident, activity)

@@ -47,18 +47,25 @@ def pending():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(COORDINATOR)
+@roles_required(COORDINATOR, Staff.GRID_WORKER)
 def new():
-    """Report community work done outside an activity (a rescue afterwards) and confirm it."""
+    """Report community work done outside an activity (a rescue afterwards) and confirm it; a
+    grid worker's report waits for a coordinator."""
     form = DeedForm()
     form.category.choices = choices((r.category, r.name(str(get_locale()))) for r in current_rules())
+    if request.method == "GET" and request.args.get("phone"):
+        form.phone.data = request.args["phone"][:32]  # from a resident's page
     if form.validate_on_submit():
         resident = one_resident(form.phone.data)
         done = once("deed.record", lambda: service.record_deed(current_staff(), resident, form.category.data,
                                                                form.note.data))
         if not done.repeated:
-            flash(_("Points awarded.") if done.made.state == Signup.CONFIRMED
-                  else _("Recorded. A second staff member must confirm it before points are awarded."), "success")
+            if done.made.state == Signup.CONFIRMED:
+                flash(_("Points awarded."), "success")
+            elif current_staff().role == Staff.GRID_WORKER:
+                flash(_("Reported. A coordinator confirms it before points are awarded."), "success")
+            else:
+                flash(_("Recorded. A second staff member must confirm it before points are awarded."), "success")
         return redirect(url_for("residents.show", resident_id=resident.id))
     return render_template("awards/new.html", form=form)
 

@@ -28,7 +28,7 @@ def index():
     """Where a staff member starts: for coordinators, their day — today's and this week's
     activities, what waits for a decision, low stock, undelivered notices, the week's points."""
     staff = current_staff()
-    if staff.role == Staff.CLERK:
+    if staff.role in (Staff.CLERK, Staff.GRID_WORKER):
         return render_template("home.html")
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     communities = visible_communities(staff)

@@ -24,7 +24,8 @@ def init_babel(app, translations_dir):
     app.jinja_env.globals["current_language"] = select_locale
 
 
-ROLE_NAMES = {"admin": _l("Admin"), "coordinator": _l("Coordinator"), "clerk": _l("Clerk")}
+ROLE_NAMES = {"admin": _l("Admin"), "coordinator": _l("Coordinator"), "clerk": _l("Clerk"),
+              "grid_worker": _l("Grid worker or unit head")}
 
 
 def role_name(role):

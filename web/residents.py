@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 import ledger
-from community import Community, CommunityError, Signup, Staff, awards
+from community import Community, CommunityError, Signup, Staff, activities, awards
 from community import people as service
 
 from .auth import current_staff, roles_required
@@ -18,19 +18,20 @@ from .util import community_choices, find_residents, once, region
 
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 COORDINATOR = Staff.COORDINATOR
+GRID_WORKER = Staff.GRID_WORKER  # 网格员/单元长: their grid's residents only
 PAGE = 20
 LIST_PAGE = 50
 
 
 def _resident_for_staff(resident_id):
     resident = service.get_resident(resident_id)
-    if not service.can_act(current_staff(), resident.community, COORDINATOR):
+    if not service.in_reach(current_staff(), resident):
         abort(403)
     return resident
 
 
 @bp.get("/")
-@roles_required(COORDINATOR)
+@roles_required(COORDINATOR, GRID_WORKER)
 def index():
     """Search residents by name, building or unit, part of the phone number, or member card."""
     q = request.args.get("q", "")[:60]
@@ -44,7 +45,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(COORDINATOR)
+@roles_required(COORDINATOR, GRID_WORKER)
 def new():
     """Register a resident."""
     form = ResidentForm()
@@ -92,7 +93,7 @@ def edit(resident_id):
 
 
 @bp.get("/<int:resident_id>")
-@roles_required(COORDINATOR)
+@roles_required(COORDINATOR, GRID_WORKER)
 def show(resident_id):
     """A resident: details, balance, passbook history (paginated) and awards."""
     resident = _resident_for_staff(resident_id)
@@ -101,11 +102,31 @@ def show(resident_id):
     awards = list(
         Signup.select().where(Signup.resident == resident.id).order_by(Signup.id.desc()).limit(50)
     )
+    coming = [a for a in activities.upcoming_activities(resident.community)
+              if not Signup.select().where((Signup.activity == a.id) & (Signup.resident == resident.id)
+                                           & Signup.state.in_(Signup.SEATED + (Signup.WAITLISTED,))).exists()]
     return render_template(
         "residents/show.html", resident=resident, balance=ledger.balance(resident.account_id),
         lines=lines, next_cursor=lines[-1].cursor if len(lines) == PAGE else None,
-        awards=awards, action_form=ActionForm(), mask=service.mask_phone,
+        awards=awards, action_form=ActionForm(), mask=service.mask_phone, coming=coming,
     )
+
+
+@bp.post("/<int:resident_id>/signup")
+@roles_required(COORDINATOR, GRID_WORKER)
+def signup(resident_id):
+    """Sign a resident up for one of their community's coming activities (a grid worker for the
+    residents of their grid, without seeing anyone else's roster)."""
+    resident = _resident_for_staff(resident_id)
+    if ActionForm().validate_on_submit():
+        activity = activities.open_activity_by_code(request.form.get("activity", ""))
+        if activity.community_id != resident.community_id:
+            abort(403)
+        done = once("signup.join", lambda: activities.join(resident, activity, staff=current_staff()))
+        if not done.repeated:
+            flash(_("Signed up.") if done.made.state == Signup.SIGNED_UP
+                  else _("The activity is full: on the waitlist."), "success")
+    return redirect(url_for(".show", resident_id=resident.id))
 
 
 @bp.route("/<int:resident_id>/close", methods=["GET", "POST"])

@@ -5,9 +5,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 
-from community import Community, CommunityError, Staff, staffing
+from community import Community, CommunityError, Staff, places, staffing
 from community.audit import record
-from community.people import communities, create_staff
+from community.people import create_staff
 from community.staffing import check_password, one_time_password
 
 from .auth import StaffUser, current_staff, roles_required
@@ -33,7 +33,9 @@ def choose_own_password_first():
 
 def _fill(form):
     form.role.choices = choices([(role, ROLE_NAMES[role]) for role in Staff.ROLES])
-    form.community.choices = [("", "—")] + [(c.code, c.name(select_locale())) for c in communities()]
+    form.community.choices = [("", "—")] + [
+        (p.code, f"{'· ' * depth}{p.name(select_locale())}") for depth, p in places.tree()
+        if p.level in ("community", "grid", "unit") and not p.archived]
 
 
 @bp.route("/", methods=["GET", "POST"])

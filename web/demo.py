@@ -53,6 +53,8 @@ def create_demo_data(seed=7):
         credentials.append((username, role, password))
         return create_staff(username, password, role, community, display_name=username)
 
+    grids = {c.id: [create_community(f"{c.code}-G{n}", f"第{n}网格", f"Grid {n}", Community.GRID, parent=c)
+                    for n in range(1, 6)] for c in communities}
     admin = staff("admin", Staff.ADMIN)
     coordinators, clerks = {}, {}
     for c in communities:
@@ -60,6 +62,7 @@ def create_demo_data(seed=7):
         coordinators[c.id] = [staff(f"{code}-coord", Staff.COORDINATOR, c),
                               staff(f"{code}-coord2", Staff.COORDINATOR, c)]
         clerks[c.id] = staff(f"{code}-clerk", Staff.CLERK, c)
+        staff(f"{code}-grid1", Staff.GRID_WORKER, grids[c.id][0])  # 网格员 of the first grid
 
     residents = []
     for i in range(50):

@@ -33,9 +33,10 @@ def choose_own_password_first():
 
 def _fill(form):
     form.role.choices = choices([(role, ROLE_NAMES[role]) for role in Staff.ROLES])
+    language = select_locale()
     form.community.choices = [("", "—")] + [
-        (p.code, f"{'· ' * depth}{p.name(select_locale())}") for depth, p in places.tree()
-        if p.level in ("community", "grid", "unit") and not p.archived]
+        (p.code, p.name(language) if p.level == "community" else f"{p.name(language)}（{p.parent.name(language)}）")
+        for _depth, p in places.tree() if p.level in ("community", "grid", "unit") and not p.archived]
 
 
 @bp.route("/", methods=["GET", "POST"])

@@ -299,3 +299,80 @@ def test_goods_and_reports_fit_a_phone_and_the_menu_folds(app, live_server, page
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     chart = page.locator("#points-chart").bounding_box()
     assert chart["x"] + chart["width"] <= 390  # the latest week is on screen
+
+
+def test_the_first_day_in_chromium_from_an_empty_database_to_a_confirmed_deed(app, live_server, page, tmp_path):
+    """An admin builds the tree and adds staff; a coordinator imports a GBK sheet; a grid worker
+    registers a resident and reports a deed; the coordinator confirms it; the balance shows."""
+    from community import Staff
+    from community.rules import install_default_rules
+
+    with app.app_context():
+        install_default_rules()
+        make.staff(Staff.ADMIN, username="root")
+    log_in(page, live_server, "root")
+    assert page.locator("#first-steps").is_visible()
+
+    def add_place(level, code, name, parent=""):
+        page.goto(f"{live_server}/places/")
+        adding = page.locator("form", has=page.get_by_role("button", name="添加", exact=True))
+        adding.get_by_label("层级").select_option(level)
+        if parent:
+            adding.get_by_label("上级").select_option(parent)
+        adding.get_by_label("编码（网格中心给的）").fill(code)
+        adding.get_by_label("中文名称").fill(name)
+        adding.get_by_role("button", name="添加", exact=True).click()
+        page.get_by_text(f"已添加 {name}").wait_for()
+
+    for level, code, name, parent in (("district", "LC", "荔城区", ""), ("street", "ZH", "镇海街道", "LC"),
+                                      ("community", "DM", "东梅社区", "ZH"), ("grid", "DM-G1", "第一网格", "DM")):
+        add_place(level, code, name, parent)
+    passwords = {}
+    for username, role, place in (("dm-coord", "coordinator", "DM"), ("dm-grid1", "grid_worker", "DM-G1")):
+        page.goto(f"{live_server}/staff/")
+        adding = page.locator("form", has=page.get_by_role("button", name="添加（生成一次性密码）"))
+        adding.get_by_label("用户名").fill(username)
+        adding.locator("select[name=role]").select_option(role)
+        adding.locator("select[name=community]").select_option(place)
+        adding.get_by_role("button", name="添加（生成一次性密码）").click()
+        passwords[username] = page.locator("#one-time-password code").inner_text()
+    page.context.clear_cookies()  # the next person at the same browser
+
+    def first_login(username):
+        page.goto(f"{live_server}/login")
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(passwords[username])
+        page.get_by_role("button", name="登录").click()
+        page.get_by_label("当前密码").fill(passwords[username])
+        page.get_by_label("新密码（至少 10 个字符）").fill("桂花 开了 2026")
+        page.get_by_label("再输一次新密码").fill("桂花 开了 2026")
+        page.get_by_role("button", name="保存").click()
+        page.get_by_text("密码已修改").wait_for()
+
+    first_login("dm-coord")
+    sheet = tmp_path / "居民.csv"
+    sheet.write_bytes("姓名,手机号,社区,网格,单元\n陈桂兰,138 0013 8000,东梅社区,第一网格,3号楼1单元\n".encode("gbk"))
+    page.goto(f"{live_server}/residents/import")
+    page.get_by_label("CSV 文件").set_input_files(str(sheet))
+    page.get_by_role("button", name="检查表格").click()
+    page.get_by_role("button", name="导入 1 位居民").click()
+    page.get_by_text("导入完成").wait_for()
+    page.context.clear_cookies()  # the next person at the same browser
+
+    first_login("dm-grid1")
+    page.goto(f"{live_server}/awards/new?phone=13800138000")
+    page.get_by_label("类别").select_option("volunteering")
+    page.get_by_label("事由").fill("帮邻居搬米")
+    page.get_by_role("button", name="上报", exact=True).click()
+    page.get_by_text("协调员确认后才记积分").wait_for()
+    page.context.clear_cookies()  # the next person at the same browser
+
+    page.goto(f"{live_server}/login")
+    page.get_by_label("用户名").fill("dm-coord")
+    page.get_by_label("密码").fill("桂花 开了 2026")
+    page.get_by_role("button", name="登录").click()
+    page.goto(f"{live_server}/awards/")
+    page.get_by_role("button", name=re.compile("确认")).first.click()
+    page.goto(f"{live_server}/residents/?q=陈桂兰")
+    page.get_by_role("link", name="陈桂兰").click()
+    assert page.locator("#balance").inner_text() == "1"

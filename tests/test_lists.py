@@ -79,3 +79,26 @@ def test_each_goods_item_shows_its_stock_movements(app, client):
     browser.get("/goods/")
     page = browser.get(f"/goods/{soap.id}/movements").get_data(as_text=True)
     assert 'id="stock">8<' in page and "进货" in page and "受潮" in page and "-2" in page and "+10" in page
+
+
+def test_the_residents_list_filters_by_grid(app, client):
+    from community import places
+
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="coord")
+        places.add_place("N1-G1", "第一网格", "grid", "N1")
+        places.add_place("N1-G2", "第二网格", "grid", "N1")
+        make.resident(place.north, "陈桂兰", grid_label="第一网格")
+        make.resident(place.north, "王伯", grid_label="N1-G2")
+        make.resident(place.north, "李叔")
+    browser = Browser(client)
+    browser.login("coord")
+    browser.get("/residents/")
+    def listed(grid):
+        browser.get("/residents/")
+        return names_on(browser.submit(has="q", grid=grid).get_data(as_text=True))
+
+    assert listed("N1-G1") == ["陈桂兰"]
+    assert listed("N1-G2") == ["王伯"]  # labelled with the grid's code
+    assert len(listed("")) == 3

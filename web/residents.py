@@ -37,11 +37,23 @@ def index():
     q = request.args.get("q", "")[:60]
     sort = "unit" if request.args.get("sort") == "unit" else "name"
     found = sorted(find_residents(q, limit=None), key=service.by_unit if sort == "unit" else service.by_name)
+    grids = _grids() if current_staff().role != GRID_WORKER else []
+    grid = next((g for g in grids if g.code == request.args.get("grid")), None)
+    if grid is not None:  # the residents of one grid
+        found = [r for r in found if r.community_id == grid.parent_id and r.grid_label in (grid.name_zh, grid.code)]
     pages = max(1, -(-len(found) // LIST_PAGE))
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     return render_template("residents/index.html", residents=found[(page - 1) * LIST_PAGE:page * LIST_PAGE],
                            count=len(found), page=page, pages=pages, q=q, sort=sort, mask=service.mask_phone,
-                           communities=service.visible_communities(current_staff()))
+                           communities=service.visible_communities(current_staff()), grids=grids,
+                           grid=grid.code if grid else "")
+
+
+def _grids():
+    """The grids of the communities the current staff member works in."""
+    ids = [c.id for c in service.visible_communities(current_staff())]
+    return list(Community.select().where((Community.level == Community.GRID) & Community.parent.in_(ids)
+                                         & ~Community.archived).order_by(Community.code)) if ids else []
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -14,10 +14,11 @@ def secret_key(instance_dir):
         return os.environ["SECRET_KEY"]
     key_file = Path(instance_dir) / "secret_key"
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(key_file, "x") as f:  # "x": two processes starting at once write it once
-            f.write(secrets.token_hex(32))
-        key_file.chmod(0o600)
+    try:  # O_EXCL: two processes starting at once write it once; 0600 from the first byte
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass
+    else:
+        with os.fdopen(descriptor, "w") as f:
+            f.write(secrets.token_hex(32))
     return key_file.read_text().strip()

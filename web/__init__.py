@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Flask, flash, redirect, render_template, request, url_for
+from flask import Flask, flash, has_request_context, redirect, render_template, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -79,8 +80,36 @@ class MaskPhoneNumbers(logging.Filter):
         return True
 
 
+#: No inline script anywhere (scripts are files under /static); styles may be inline attributes;
+#: the counter's QR scanner runs its decoder in a worker it makes from a blob.
+CSP = ("default-src 'self'; script-src 'self'; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+       "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _security_headers(response):
+    """On every response: no framing, no sniffing, no referrer to other sites, the CSP; and HSTS
+    when the request came over HTTPS (directly or through a trusted proxy)."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+class _Sessions(SecureCookieSessionInterface):
+    """Session cookies are Secure whenever the request is HTTPS, behind a proxy too."""
+
+    def get_cookie_secure(self, app):
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
 def create_app(test_config=None):
     """Build the Flask app from the environment, or from `test_config` in tests."""
+    os.umask(0o077)  # the database, its WAL, backups and keys: readable by this user only
     app = Flask(
         __name__,
         instance_path=str(PROJECT_ROOT / "instance"),
@@ -123,6 +152,8 @@ def create_app(test_config=None):
                       cards.bp, staff.bp, places.bp):
         app.register_blueprint(blueprint)
     app.before_request(_refuse_nul)
+    app.after_request(_security_headers)
+    app.session_interface = _Sessions()
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(CommunityError, _domain_error)
     app.register_error_handler(ledger.LedgerError, _domain_error)

@@ -1,8 +1,9 @@
 """Staff login (Flask-Login) and the role check every staff route carries."""
 
 import functools
+from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
@@ -76,11 +77,20 @@ def current_staff():
     return current_user.staff
 
 
-def _safe_next(target):
-    # Only paths on this site: never an absolute URL an attacker put in ?next=.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("home.index")
+def safe_next(target, fallback="home.index"):
+    """A redirect target that stays on this site: a path, never another host however it is spelt.
+
+    Browsers drop tabs and newlines from URLs and read backslashes as slashes, so `/\\t/evil` and
+    `/\\\\evil` are `//evil`: the check is made on what a browser would follow, and a target with
+    any control character is refused outright (no 500 either)."""
+    target = target or ""
+    for spelling in (target, unquote(target)):  # as sent, and as a browser would decode it
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in spelling) or "\\" in spelling:
+            return url_for(fallback)
+        parts = urlsplit(spelling)
+        if parts.scheme or parts.netloc or not spelling.startswith("/") or spelling.startswith("//"):
+            return url_for(fallback)
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -98,10 +108,14 @@ def login():
             flash(_("Wrong username or password."), "error")
         else:
             logged_in(staff)
+            language = session.get("lang")
+            session.clear()  # a new session (and CSRF token) for the logged-in staff member
+            if language:
+                session["lang"] = language
             login_user(StaffUser(staff))
             if staff.must_change_password:
                 return redirect(url_for("staff.own_password"))
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", form=form)
 
 
@@ -111,4 +125,5 @@ def logout():
     if current_user.is_authenticated:
         end_sessions(current_user.staff)
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))

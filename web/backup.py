@@ -117,11 +117,12 @@ def backup(path, force):
     live = _live_sqlite_path(path)
     if not live.is_file():
         raise click.ClickException(f"no database at {live}")
-    if path.exists():
-        if path.samefile(live):
-            raise click.ClickException(f"{path} is the live database")
-        if not force:
-            raise click.ClickException(f"{path} exists; pass --force to overwrite it")
+    live_files = [live, live.with_name(live.name + "-wal"), live.with_name(live.name + "-shm"),
+                  live.with_name(live.name + "-journal")]
+    if any(path.resolve() == f.resolve() for f in live_files):
+        raise click.ClickException(f"{path} is the live database or one of its files; back up elsewhere")
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to overwrite it")
     if not path.parent.is_dir():
         raise click.ClickException(f"no directory {path.parent}")
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")

@@ -1,11 +1,13 @@
 """Chinese (简体, the default) and English: one gettext catalogue for pages, bot and SMS."""
 
-from flask import Blueprint, redirect, request, session, url_for
+from flask import Blueprint, redirect, request, session
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from community.rules import current_rule_or_none
+
+from .auth import safe_next
 
 LANGUAGES = ("zh_Hans", "en")
 bp = Blueprint("i18n", __name__)
@@ -61,7 +63,4 @@ def switch_language():
     lang = request.form.get("lang")
     if lang in LANGUAGES:
         session["lang"] = lang
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("home.index")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next")))

@@ -21,7 +21,7 @@ from peewee import fn
 
 from community import notices
 from community.audit import record
-from community.models import Resident, Staff
+from community.models import AuditEvent, Resident, Staff
 from community.people import authorize, can_act, ensure_active, find_resident
 from ledger import db
 from ledger.models import utcnow
@@ -36,12 +36,31 @@ from .codes import (
     normalise,
     signature,
 )
-from .errors import CardReplaced, CodeMalformed, CodeUnknown, PinLocked, PinMalformed, WrongCommunity, WrongPin
+from .errors import (
+    CardReplaced,
+    CodeMalformed,
+    CodeUnknown,
+    PinLocked,
+    PinMalformed,
+    TooManyCodes,
+    TooManyWrongDigits,
+    TooManyWrongTries,
+    WrongCommunity,
+    WrongDigits,
+    WrongPin,
+)
 from .models import CounterCode, MemberCard
 
 CARD_RANDOM, CARD_LENGTH = 10, 12
 COUNTER_CODE = "counter_code"  # the notice that carries the six digits
 RESEND_AFTER = datetime.timedelta(seconds=60)
+#: Codes a resident's card may have sent them in CODE_WINDOW (each one an SMS to their phone).
+MAX_CODES = 3
+CODE_WINDOW = datetime.timedelta(minutes=10)
+#: Wrong six digits one clerk, and all counters together, may type in CODE_WINDOW: guessing codes
+#: across residents is slowed, and every wrong try is in the audit log.
+CLERK_WRONG_LIMIT = 20
+ALL_WRONG_LIMIT = 200
 PIN = re.compile(r"[0-9]{4,6}")
 MAX_PIN_FAILURES = 5
 _hasher = PasswordHasher()
@@ -190,6 +209,12 @@ def send_card_code(clerk, card, now=None):
     ).exists()
     if just_sent:
         return False
+    recent = CounterCode.select(CounterCode.created_at).where(
+        (CounterCode.resident == resident.id) & (CounterCode.kind == CounterCode.DIGITS)
+        & (CounterCode.created_at > now - CODE_WINDOW)).order_by(CounterCode.created_at)
+    recent = [row.created_at for row in recent]
+    if len(recent) >= MAX_CODES:
+        raise TooManyCodes(minutes=_minutes_until(recent[-MAX_CODES] + CODE_WINDOW, now))
     with db.atomic():
         code = issue_digit_code(resident, now=now)
         notices.queue_notice(COUNTER_CODE, resident, code=code, minutes=int(LIFETIME.total_seconds() // 60))
@@ -197,8 +222,24 @@ def send_card_code(clerk, card, now=None):
     return True
 
 
-def find_counter_code(secret, *, scanned="", card="", phone="", digits="", region="CN", now=None):
-    """The usable one-time code a clerk has: a scanned QR code, or six digits with a card or a phone."""
+def _minutes_until(when, now):
+    return max(1, -(-int((when - now).total_seconds()) // 60))
+
+
+def _wrong_tries(clerk, now):
+    """Refuse more typing of six digits when this clerk, or every counter together, typed too many
+    wrong ones lately."""
+    recent = AuditEvent.select().where((AuditEvent.action == "code.wrong_digits")
+                                       & (AuditEvent.created_at > now - CODE_WINDOW))
+    if (clerk is not None and recent.where(AuditEvent.staff == clerk.id).count() >= CLERK_WRONG_LIMIT) or (
+            recent.count() >= ALL_WRONG_LIMIT):
+        first = recent.order_by(AuditEvent.created_at).first()
+        raise TooManyWrongTries(minutes=_minutes_until(first.created_at + CODE_WINDOW, now))
+
+
+def find_counter_code(secret, *, scanned="", card="", phone="", digits="", region="CN", now=None, clerk=None):
+    """The usable one-time code a clerk has: a scanned QR code, or six digits with a card or a phone.
+    Wrong digits are written to the audit log as the clerk's, and too many of them are refused."""
     scanned = (scanned or "").strip()[:64]
     if scanned and is_card_code(scanned):
         card = scanned
@@ -210,4 +251,10 @@ def find_counter_code(secret, *, scanned="", card="", phone="", digits="", regio
         resident = find_resident(phone=(phone or "")[:32], region=region)
         if resident is None:
             raise CodeUnknown()
-    return find_digit_code(resident, (digits or "")[:16], now=now)
+    now = now or utcnow()
+    _wrong_tries(clerk, now)
+    try:
+        return find_digit_code(resident, (digits or "")[:16], now=now)
+    except (WrongDigits, TooManyWrongDigits):
+        record(clerk, "code.wrong_digits", f"resident:{resident.id}", community=resident.community)
+        raise

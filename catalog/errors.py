@@ -85,3 +85,11 @@ class PinLocked(CatalogError):
 
 class CheckoutKeyUsed(CatalogError):
     """This checkout form was already used for another code: scan the code again."""
+
+
+class TooManyCodes(CatalogError):
+    """Several codes were sent to this resident just now; the next can be sent in %(minutes)s minutes."""
+
+
+class TooManyWrongTries(CatalogError):
+    """Too many wrong codes were typed at this counter; try again in %(minutes)s minutes."""

@@ -188,3 +188,42 @@ def test_coordinators_print_and_reissue_cards_on_the_staff_pages(client, app):
         # Their pages show no card of north's residents: the post is made by hand.
         assert client.post(url, data={"csrf_token": browser.token()}).status_code == 403
     assert MemberCard.select().count() == 4
+
+
+def test_a_card_sends_at_most_three_codes_in_ten_minutes_then_says_when(place, boss):
+    from catalog.errors import TooManyCodes
+
+    clerk = make.clerk(place.north)
+    resident = make.resident(place.north)
+    card = cards.issue_card(boss, resident, SECRET)
+    now = utcnow()
+    for n in range(cards.MAX_CODES):
+        assert cards.send_card_code(clerk, card, now=now + datetime.timedelta(seconds=61 * n))
+    with pytest.raises(TooManyCodes) as refused:
+        cards.send_card_code(clerk, card, now=now + datetime.timedelta(seconds=61 * cards.MAX_CODES))
+    assert 1 <= refused.value.details["minutes"] <= 10
+    assert cards.send_card_code(clerk, card, now=now + datetime.timedelta(minutes=11))
+
+
+def test_wrong_digits_are_audited_and_a_guessing_clerk_is_stopped(place, boss):
+    from catalog.errors import TooManyWrongTries, WrongDigits
+    from community import AuditEvent
+
+    clerk = make.clerk(place.north)
+    residents = [make.resident(place.north, phone_number=f"+86139{n:08d}") for n in range(5)]
+    for resident in residents:
+        codes.issue_digit_code(resident)
+    tries = 0
+    with pytest.raises(TooManyWrongTries):
+        for n in range(cards.CLERK_WRONG_LIMIT + 1):
+            resident = residents[n % 5]
+            try:
+                cards.find_counter_code(SECRET, phone=resident.phone, digits="000000", clerk=clerk)
+            except (WrongDigits, CodeUnknown):
+                tries += 1
+    assert tries == cards.CLERK_WRONG_LIMIT
+    assert AuditEvent.select().where((AuditEvent.action == "code.wrong_digits")
+                                     & (AuditEvent.staff == clerk.id)).count() == cards.CLERK_WRONG_LIMIT
+    other = make.clerk(place.north)  # another counter is not held up by this one
+    with pytest.raises(CodeUnknown):
+        cards.find_counter_code(SECRET, phone=residents[0].phone, digits="000000", clerk=other)

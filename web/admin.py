@@ -78,6 +78,7 @@ SENTENCES = {
     "card.pin": _l("set the card PIN of resident %(target)s"),
     "card.pin_removed": _l("removed the card PIN of resident %(target)s"),
     "card.pin_wrong": _l("a wrong card PIN was typed for resident %(target)s"),
+    "code.wrong_digits": _l("wrong six digits were typed for resident %(target)s"),
     "card.pin_used": _l("resident %(target)s paid with their card PIN"),
     "checkout": _l("checked out %(points)s points (receipt %(target)s)"),
     "checkout.void": _l("voided checkout %(target)s: %(reason)s"),

@@ -56,7 +56,8 @@ def _zone():
 def _code_row(form):
     """The one-time code the form carries."""
     return cards.find_counter_code(current_app.config["SECRET_KEY"], scanned=form.get("code"), card=form.get("card"),
-                                   phone=form.get("phone"), digits=form.get("digits"), region=region())
+                                   phone=form.get("phone"), digits=form.get("digits"), region=region(),
+                                   clerk=current_staff())
 
 
 def _channel(resident):

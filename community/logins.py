@@ -1,9 +1,11 @@
 """Staff logins, slowed down after failures so that passwords cannot be guessed.
 
 Failures are counted in the database, so every web process sees the same counts. USERNAME_LIMIT
-failures for one username, or ADDRESS_LIMIT from one client address, within WINDOW lock that
-username or address out for FIRST_LOCKOUT; each further lockout of it within MEMORY lasts twice
-as long as the one before, up to MAX_LOCKOUT. While locked out nothing is checked: even the right
+failures for one username within WINDOW lock that username out for FIRST_LOCKOUT; each further
+lockout of it within MEMORY lasts twice as long as the one before, up to MAX_LOCKOUT. ADDRESS_LIMIT
+failures from one client address only slow that address down (ADDRESS_PAUSE each time): behind
+one office NAT or an untrusted proxy everybody shares an address, and an attacker must not be
+able to lock every colleague out with it. While locked out nothing is checked: even the right
 password is refused. A successful login forgives only that username's failures from that address.
 """
 
@@ -30,6 +32,7 @@ WINDOW = datetime.timedelta(minutes=15)
 FIRST_LOCKOUT = datetime.timedelta(minutes=15)
 MAX_LOCKOUT = datetime.timedelta(hours=24)
 MEMORY = datetime.timedelta(hours=24)
+ADDRESS_PAUSE = datetime.timedelta(minutes=1)
 _MAX_DOUBLINGS = 7  # 15 minutes doubled 7 times is more than MAX_LOCKOUT already
 
 
@@ -132,7 +135,10 @@ def _lock_if_over(key, failures, limit, now, *, username, address):
     count = LoginFailure.select().where(failures & (LoginFailure.created_at >= since)).count()
     if count < limit:
         return None
-    until = now + min(FIRST_LOCKOUT * 2 ** min(len(earlier), _MAX_DOUBLINGS), MAX_LOCKOUT)
+    if username is None:  # an address: slowed down, never locked out for long
+        until = now + ADDRESS_PAUSE
+    else:
+        until = now + min(FIRST_LOCKOUT * 2 ** min(len(earlier), _MAX_DOUBLINGS), MAX_LOCKOUT)
     _record_lockout(username, address, count, _minutes(until - now))
     LoginLockout.create(key=key, created_at=now, until=until)
     return until
@@ -160,6 +166,19 @@ def _masked(username, *, known):
         return text[:2] + "…" if len(text) > 2 else "…"
     return mask_phone_numbers(text)
 
+
+
+def unlock_address(address, *, now=None):
+    """Lift the slowing-down of a client address at once (an operator's command)."""
+    now = now or utcnow()
+    place = address_key(address)
+    with db.atomic():
+        LoginFailure.delete().where(LoginFailure.address == place).execute()
+        ended = LoginLockout.update(until=now).where(
+            (LoginLockout.key == _address_lock(place)) & (LoginLockout.until > now)).execute()
+        if ended:
+            record(None, "login.unlock", f"address:{place}")
+    return ended
 
 
 def unlock(username, *, now=None):

@@ -633,6 +633,19 @@ def test_one_address_trying_many_usernames_is_locked_out(app, client, staff_user
     assert event.target == "address:203.0.113.9" and event.staff_id is None
 
 
+def test_a_shared_address_is_slowed_down_not_locked_out_and_can_be_lifted(app, client, staff_users):
+    address = "203.0.113.20"
+    for i in range(throttle.ADDRESS_LIMIT):
+        attempt(client, f"guess{i}", address=address)
+    with app.app_context():
+        until = throttle.locked_until("anyone", address)
+        assert until is not None and until - utcnow() <= throttle.ADDRESS_PAUSE  # a pause, not a lockout
+    result = app.test_cli_runner().invoke(args=["unlock", "--address", address])
+    assert result.exit_code == 0 and "unlocked" in result.output
+    assert attempt(client, "coord", make.PASSWORD, address=address).status_code == 302
+    assert app.test_cli_runner().invoke(args=["unlock"]).exit_code != 0  # a username or an address
+
+
 def test_an_ipv6_subscriber_cannot_escape_by_changing_the_last_64_bits(app, client, staff_users):
     for i in range(throttle.ADDRESS_LIMIT):
         attempt(client, f"guess{i}", address=f"2001:db8:1:2::{i:x}")

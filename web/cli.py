@@ -15,7 +15,7 @@ import ledger
 from botapp import android, sms
 from botapp.segments import segments
 from community import Community, CommunityError, Resident, Staff, places, staffing
-from community.logins import unlock
+from community.logins import unlock, unlock_address
 from community.notices import queue_reminders
 from community.people import create_staff, get_community, import_residents, read_resident_csv
 from community.rules import install_default_rules
@@ -307,10 +307,15 @@ def sms_gateway_register_webhook():
 
 
 @click.command("unlock")
-@click.argument("username")
+@click.argument("username", required=False)
+@click.option("--address", default=None, help="a client address (203.0.113.9) to stop slowing down")
 @with_appcontext
-def unlock_command(username):
-    """Let USERNAME log in again after too many failed logins (its failures are forgiven)."""
+def unlock_command(username, address):
+    """Let USERNAME log in again after too many failed logins, or lift an address's slowing down."""
+    if not username and not address:
+        raise click.UsageError("give a USERNAME or --address ADDR")
     with ledger.db.connection_context():
-        ended = unlock(username)
-    click.echo(f"{username}: {'unlocked' if ended else 'was not locked out'}")
+        if username:
+            click.echo(f"{username}: {'unlocked' if unlock(username) else 'was not locked out'}")
+        if address:
+            click.echo(f"{address}: {'unlocked' if unlock_address(address) else 'was not slowed down'}")

@@ -2,8 +2,9 @@
 
 import datetime
 
-from peewee import BooleanField, CharField, DateTimeField, IntegerField, TextField
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
+from community.models import Staff
 from ledger.models import BaseModel, utcnow
 
 
@@ -30,6 +31,17 @@ class Inbound(BaseModel):
     reply = TextField(default="")
     fold = CharField(max_length=64, default="")  # the message folded (case, width, spacing), hashed
     segments = IntegerField(default=0)  # what its reply cost
+    created_at = DateTimeField(default=utcnow)
+
+
+class SimulatorLine(BaseModel):
+    """One exchange in a staff member's SMS simulator (the phone masked)."""
+
+    staff = ForeignKeyField(Staff, index=True)
+    phone = CharField(max_length=40)
+    sent = TextField()
+    reply = TextField(default="")
+    segments = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
 
 

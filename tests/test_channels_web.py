@@ -88,6 +88,36 @@ def test_the_simulator_page_shows_replies_segments_and_notices(client, app):
     assert "13800138000" not in page  # the transcript masks the number
 
 
+def test_the_simulator_keeps_its_transcript_on_the_server_and_its_registrations_at_home(client, app):
+    from community import AuditEvent
+
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="sim-coord")
+    browser = Browser(client)
+    browser.login("sim-coord")
+    new_number = "139 0013 9999"
+    for text in ("你好", "我叫张三", "1"):
+        simulate(browser, new_number, text)
+    page = simulate(browser, new_number, "3").get_data(as_text=True)  # 3. 南社区: not this coordinator's
+    assert "其他社区" in page
+    with app.app_context():
+        assert not Resident.select().where(Resident.phone == "+8613900139999").exists()
+    simulate(browser, new_number, "2")  # 2. 北社区: theirs
+    with app.app_context():
+        assert Resident.get(Resident.phone == "+8613900139999").community_id == place.north.id
+        assert AuditEvent.select().where(AuditEvent.action == "simulator.message").count() >= 4
+    for n in range(35):  # a long session: the cookie stays small, the page shows the last 30
+        simulate(browser, new_number, f"余额 {n}")
+    cookie = next(c for c in client._cookies.values() if c.key == "session")
+    assert len(cookie.value) < 1000
+    other = Browser(app.test_client())
+    with app.app_context():
+        make.coordinator(place.north, username="sim-coord2")
+    other.login("sim-coord2")
+    assert "139****9999" not in other.get("/simulator").get_data(as_text=True)  # not the next person's
+
+
 def test_an_announcement_shows_its_cost_then_reaches_every_reachable_resident(client, app):
     with app.app_context():
         place = make.build_place()

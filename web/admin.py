@@ -78,6 +78,7 @@ SENTENCES = {
     "card.pin": _l("set the card PIN of resident %(target)s"),
     "card.pin_removed": _l("removed the card PIN of resident %(target)s"),
     "card.pin_wrong": _l("a wrong card PIN was typed for resident %(target)s"),
+    "simulator.message": _l("texted the dialogue in the SMS simulator as %(phone)s (resident %(target)s)"),
     "code.wrong_digits": _l("wrong six digits were typed for resident %(target)s"),
     "card.pin_used": _l("resident %(target)s paid with their card PIN"),
     "checkout": _l("checked out %(points)s points (receipt %(target)s)"),
@@ -108,7 +109,7 @@ def sentence(event):
     points = detail.get("total", detail.get("points"))
     params = {"target": event.target.partition(":")[2] or event.target, "reason": "", "note": "",
               "code": "", "to": "", "text": "", "quantity": "", "version": "", "username": "", "community": "",
-              "count": "", "name": "",
+              "count": "", "name": "", "phone": "",
               **detail, "role": role_name(detail.get("role", "")),
               "points": ledger.format_amount(points) if isinstance(points, int) else "",
               "category": category_name(detail.get("category") or event.target.partition(":")[2])}

@@ -3,16 +3,19 @@
 import uuid
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from botapp import outbox, sms
 from botapp.dialogue import parse
+from botapp.models import SimulatorLine
 from botapp.segments import MAX_SEGMENTS, segments
 from community import Community, Staff
+from community.audit import record
 from community.notices import announce, announcement_audience
 from community.people import can_act, find_resident, mask_phone, normalise_phone
+from ledger import db
 
 from .auth import current_staff, roles_required
 from .forms import AnnounceForm, SimulatorForm
@@ -27,6 +30,10 @@ TRANSCRIPT = 30
 NOT_SIMULATED = ("code", "redeem", "telegram")
 
 
+class _OutOfReach(Exception):
+    """The simulated message would have made a resident outside the staff member's communities."""
+
+
 @bp.route("/simulator", methods=["GET", "POST"])
 @roles_required(COORDINATOR)
 def simulator():
@@ -36,21 +43,32 @@ def simulator():
     out a code that spends points or links an account.
     """
     form = SimulatorForm()
-    transcript = session.get("simulator", [])
+    me = current_staff()
     resident = None
     if form.validate_on_submit():
         phone = normalise_phone(form.phone.data, region())
         resident = find_resident(phone=phone, region=region())
-        if resident is not None and not can_act(current_staff(), resident.community, COORDINATOR):
+        if resident is not None and not can_act(me, resident.community, COORDINATOR):
             abort(403)
         if parse(form.message.data)[0] in NOT_SIMULATED:
             flash(_("The simulator does not hand out counter or link codes."), "error")
         else:
-            reply = sms.receive(current_app.extensions["linli.dialogue"], f"sim-{uuid.uuid4().hex}", phone,
-                                form.message.data)
-            transcript = (transcript + [{"phone": mask_phone(phone), "sent": form.message.data, "reply": reply,
-                                         "segments": segments(reply) if reply else 0}])[-TRANSCRIPT:]
-            session["simulator"] = transcript
+            try:
+                with db.atomic():
+                    reply = sms.receive(current_app.extensions["linli.dialogue"], f"sim-{uuid.uuid4().hex}", phone,
+                                        form.message.data)
+                    resident = find_resident(phone=phone, region=region())
+                    if resident is not None and not can_act(me, resident.community, COORDINATOR):
+                        raise _OutOfReach()  # a simulated registration into another community: undone
+                    SimulatorLine.create(staff=me.id, phone=mask_phone(phone), sent=form.message.data,
+                                         reply=reply or "", segments=segments(reply) if reply else 0)
+                    record(me, "simulator.message", f"resident:{resident.id}" if resident else "",
+                           {"phone": mask_phone(phone)}, community=resident.community if resident else None)
+            except _OutOfReach:
+                resident = None
+                flash(_("Residents of other communities cannot be registered from here."), "error")
+    transcript = list(SimulatorLine.select().where(SimulatorLine.staff == me.id)
+                      .order_by(SimulatorLine.id.desc()).limit(TRANSCRIPT))[::-1]
     notices = []
     if resident is not None:
         dialogue = current_app.extensions["linli.dialogue"]

@@ -80,3 +80,20 @@ def test_a_backup_never_overwrites_the_live_database_or_its_wal(tmp_path):
         result = runner.invoke(args=["backup", str(target), "--force"])
         assert result.exit_code != 0 and "live database" in result.output, target
     assert os.path.getsize(path) > 0
+
+
+def test_a_session_ends_after_two_idle_hours_and_after_a_working_day(client, office, monkeypatch):
+    import time
+
+    browser = Browser(client)
+    browser.login("boss")
+    real = time.time()
+    for later, ends in ((3600, False), (2 * 3600 + 3700, True)):
+        monkeypatch.setattr(time, "time", lambda later=later: real + later)
+        assert (client.get("/").status_code == 302) == ends, later
+    browser.login("boss")
+    start = time.time()
+    for hour in range(1, 14):  # busy all day, never idle: still over after twelve hours
+        monkeypatch.setattr(time, "time", lambda hour=hour: start + hour * 3600 - 60)
+        response = client.get("/")
+    assert response.status_code == 302

@@ -1,6 +1,7 @@
 """Staff login (Flask-Login) and the role check every staff route carries."""
 
 import functools
+import time
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
@@ -46,6 +47,26 @@ def load_user(user_id):
     if staff is None or not staff.active or staff.sessions != int(sessions):
         return None
     return StaffUser(staff)
+
+
+#: A session ends after this long without a request, and after this long in any case.
+IDLE, ABSOLUTE = 2 * 3600, 12 * 3600
+
+
+@bp.before_app_request
+def end_old_sessions():
+    """Log out a session left idle (a shared office computer) or older than a working day."""
+    if not current_user.is_authenticated:
+        return None
+    now = int(time.time())
+    if now - session.get("seen", 0) > IDLE or now - session.get("since", 0) > ABSOLUTE:
+        logout_user()
+        session.clear()
+        flash(_("Your session has ended; please log in again."), "warning")
+        return redirect(url_for("auth.login", next=request.full_path))
+    if now - session.get("seen", 0) > 60:  # written at most once a minute
+        session["seen"] = now
+    return None
 
 
 @login_manager.unauthorized_handler
@@ -113,6 +134,7 @@ def login():
             if language:
                 session["lang"] = language
             login_user(StaffUser(staff))
+            session["since"] = session["seen"] = int(time.time())
             if staff.must_change_password:
                 return redirect(url_for("staff.own_password"))
             return redirect(safe_next(request.args.get("next")))

@@ -158,6 +158,18 @@ def test_restore_refuses_a_tampered_backup_and_leaves_the_live_database_alone(ru
     assert dump(live) == before
 
 
+def test_restore_refuses_a_backup_whose_append_only_triggers_were_dropped(runner, live, district, tmp_path):
+    copy = tmp_path / "backup.db"
+    assert runner.invoke(args=["backup", str(copy)]).exit_code == 0
+    with closing(sqlite3.connect(copy)) as conn:
+        conn.execute("DROP TRIGGER entry_no_update")
+        conn.commit()
+    before = dump(live)
+    result = runner.invoke(args=["restore", str(copy), "--yes"])
+    assert result.exit_code != 0 and "append-only triggers are missing (entry_no_update)" in result.output
+    assert dump(live) == before
+
+
 def test_a_backup_of_a_tampered_database_is_kept_but_fails(runner, live, district, tmp_path):
     tamper(live)
     copy = tmp_path / "backup.db"

@@ -245,3 +245,70 @@ def test_a_changed_cached_balance_is_named(runner, book):
     assert result.exit_code == 1, result.output
     assert f"account {bo.id} (resident:bo): cached balance 1300 but entries sum to 300" in result.stderr
     assert "ledger: account balances sum to 1000, not 0" in result.stderr
+
+
+# --- consistent rewrites, caught by a checkpoint kept outside the database -----------------------
+
+
+def recompute_everything():
+    """What a writer who knows the recipes does after changing amounts or deleting rows (with the
+    triggers already out of the way): every
+    transfer digest, entry hash, balance and account cache recomputed, so `verify` alone passes."""
+    statements = []
+    for t in Transfer.select().order_by(Transfer.id):
+        statements.append(f"UPDATE transfer SET digest = '{transfer_digest(t)}' WHERE id = {t.id}")
+    tamper(*statements, drop_triggers=False)  # the triggers are gone already
+    statements = []
+    with ledger.db.connection_context():
+        digests = {t.id: t.digest for t in Transfer.select()}
+        for account in Account.select():
+            prev, balance, seq = ledger.models.GENESIS_HASH, 0, 0
+            for e in Entry.select().where(Entry.account == account.id).order_by(Entry.seq):
+                seq += 1
+                balance += e.amount
+                new = entry_hash(prev, e.transfer_id, digests[e.transfer_id], account.id, seq, e.amount, balance)
+                statements.append(f"UPDATE entry SET seq = {-seq - 1000000} WHERE id = {e.id}")
+                statements.append(f"UPDATE entry SET seq = {seq}, balance_after = {balance}, prev_hash = '{prev}', "
+                                  f"hash = '{new}' WHERE id = {e.id}")
+                prev = new
+            statements.append(f"UPDATE account SET balance = {balance}, version = {seq}, head_hash = '{prev}' "
+                              f"WHERE id = {account.id}")
+    tamper(*statements, drop_triggers=False)
+
+
+def checkpoint(runner, tmp_path):
+    path = tmp_path / "checkpoint.json"
+    if not ledger.db.is_closed():
+        ledger.db.close()
+    made = runner.invoke(args=["ledger", "checkpoint", "--out", str(path)])
+    assert made.exit_code == 0, made.output
+    return path
+
+
+@pytest.mark.parametrize("rewrite", ["a bigger award", "a deleted redemption"])
+def test_a_consistent_rewrite_passes_verify_but_not_the_checkpoint(runner, book, tmp_path, rewrite):
+    kept = checkpoint(runner, tmp_path)
+    assert runner.invoke(args=["ledger", "verify", "--against", str(kept)]).exit_code == 0
+    with ledger.db.connection_context():
+        if rewrite == "a bigger award":
+            t = book["award-ada"]
+            ids = {e.account_id: e.id for e in Entry.select().where(Entry.transfer == t.id)}
+            statements = [f"UPDATE entry SET amount = 1000500 WHERE id = {ids[book['ada'].id]}",
+                          f"UPDATE entry SET amount = -1000500 WHERE id = {ids[book['issuer'].id]}"]
+        else:
+            t = book["spend-ada"]
+            statements = [f"DELETE FROM entry WHERE transfer_id = {t.id}", f"DELETE FROM transfer WHERE id = {t.id}"]
+    tamper(*statements)
+    recompute_everything()
+    assert verify_cli(runner).exit_code == 0  # the chains alone cannot tell
+    against = runner.invoke(args=["ledger", "verify", "--against", str(kept)])
+    assert against.exit_code == 1 and "not the ones checkpointed" in against.stderr
+
+
+def test_a_forged_or_foreign_checkpoint_is_refused(runner, book, tmp_path):
+    kept = checkpoint(runner, tmp_path)
+    forged = kept.read_text().replace('"balance": 430', '"balance": 99999')
+    (tmp_path / "forged.json").write_text(forged)
+    result = runner.invoke(args=["ledger", "verify", "--against", str(tmp_path / "forged.json")])
+    assert result.exit_code == 1 and "signature" in result.stderr
+    assert runner.invoke(args=["ledger", "checkpoint", "--out", str(kept)]).exit_code != 0  # never overwritten

@@ -52,6 +52,9 @@ def _size(count):
         count /= 1024
 
 
+APPEND_ONLY_TRIGGERS = {f"{table}_no_{action}" for table in ("entry", "transfer") for action in ("update", "delete")}
+
+
 def check_database_file(path):
     """Run integrity_check and the ledger verify on an SQLite file; refuse one that is no Linli database."""
     with open(path, "rb") as file:
@@ -64,6 +67,11 @@ def check_database_file(path):
             missing = LINLI_TABLES - set(database.get_tables())
             if missing:
                 raise click.ClickException(f"{path} is not a Linli database: no {', '.join(sorted(missing))} table")
+            triggers = {row[0] for row in database.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+            gone = APPEND_ONLY_TRIGGERS - triggers
+            if gone:  # a ledger whose guards were taken away is no backup to trust
+                raise click.ClickException(f"{path}: the ledger's append-only triggers are missing "
+                                           f"({', '.join(sorted(gone))})")
             report = None
             if integrity == ["ok"]:
                 models = [ledger.Account, ledger.Transfer, ledger.Entry]

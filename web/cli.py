@@ -2,6 +2,9 @@
 
 import csv
 import getpass
+import hashlib
+import hmac
+import json
 import os
 import secrets
 import sys
@@ -19,6 +22,7 @@ from community.logins import unlock, unlock_address
 from community.notices import queue_reminders
 from community.people import create_staff, get_community, import_residents, read_resident_csv
 from community.rules import install_default_rules
+from ledger.checkpoints import make_checkpoint, verify_against
 
 from . import demo
 from .backup import backup, restore
@@ -56,16 +60,52 @@ def ledger_group():
     """Inspect the points ledger."""
 
 
+def _ledger_key():
+    """The key checkpoints are signed with: LEDGER_KEY, else derived from SECRET_KEY; never stored
+    in the database."""
+    key = os.environ.get("LEDGER_KEY") or current_app.config.get("LEDGER_KEY")
+    if key:
+        return key.encode()
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), b"linli ledger checkpoint", hashlib.sha256).digest()
+
+
 @ledger_group.command("verify")
-def ledger_verify():
+@click.option("--against", "checkpoint_file", type=click.File("rb"), default=None,
+              help="a checkpoint made earlier: prove nothing before it changed")
+def ledger_verify(checkpoint_file):
     """Recompute every hash chain and balance; exit 1 naming each problem."""
     with ledger.db.connection_context():
         report = ledger.verify()
-    for problem in report.problems:
+        problems = list(report.problems)
+        if checkpoint_file is not None:
+            try:
+                kept = json.loads(checkpoint_file.read())
+            except ValueError:
+                kept = None
+            problems += verify_against(kept, _ledger_key())
+    for problem in problems:
         click.echo(problem, err=True)
-    click.echo(report.summary())
-    if not report.ok:
+    click.echo(report.summary() + (" · checkpoint ok" if checkpoint_file is not None and not problems else ""))
+    if problems:
         raise SystemExit(1)
+
+
+@ledger_group.command("checkpoint")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write it to this file (kept elsewhere); without it, print it for paper")
+def ledger_checkpoint(out):
+    """A signed summary of the ledger now: keep it outside the database, verify against it later."""
+    with ledger.db.connection_context():
+        made = make_checkpoint(_ledger_key())
+    text = json.dumps(made, ensure_ascii=False, indent=1)
+    if out is None:
+        click.echo(text)
+        return
+    if out.exists():
+        raise click.ClickException(f"{out} exists; checkpoints are never overwritten")
+    out.write_text(text + "\n", encoding="utf-8")
+    out.chmod(0o600)
+    click.echo(f"checkpoint {out}: {len(made['accounts'])} accounts, {made['transfers']} transfers")
 
 
 @click.command("create-staff")

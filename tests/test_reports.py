@@ -12,6 +12,7 @@ import community_factory as make
 import pytest
 from webforms import Browser
 
+import ledger
 from botapp import outbox
 from catalog import codes, reports
 from catalog.checkout import checkout, void_checkout
@@ -325,6 +326,9 @@ def test_the_printable_statement(client, world):
     assert 'id="opening-balance">0<' in page and 'id="closing-balance">1.5<' in page
     assert page.count("<tr>") == 6 + 1  # the header row and six postings
     assert "记错人了" in page
+    with ledger.db.connection_context():
+        head = ledger.Account.get_by_id(bob.account_id)
+    assert f"{head.version}-{head.head_hash[:16]}" in page  # the passbook carries the chain's head
     later = (today() + DAY).isoformat()
     future = client.get(f"/reports/statement/{bob.id}?from={later}&to={later}").get_data(as_text=True)
     assert 'id="opening-balance">1.5<' in future and 'id="closing-balance">1.5<' in future

@@ -282,7 +282,9 @@ def statement(resident_id):
         flash(str(exc), "error")
         return redirect(url_for(".statement", resident_id=resident.id))
     start, end = reports.local_bounds(first, last, _zone())
+    account = ledger.Account.get_by_id(resident.account_id)
     return render_template(
         "reports/statement.html", resident=resident, phone=mask_phone(resident.phone),
         first=first, last=last, statement=reports.statement(resident, start, end),
+        digest=f"{account.version}-{account.head_hash[:16]}",
     )

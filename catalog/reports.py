@@ -36,11 +36,17 @@ def _ids(communities):
     return [c.id for c in communities]
 
 
+def _of_grid(grid):
+    """The condition on Resident for one grid's residents (their grid label is its name or code);
+    no condition without a grid."""
+    return Resident.grid_label.in_([grid.name_zh, grid.code]) if grid is not None else True
+
+
 def _signup_community():
     return fn.COALESCE(Activity.community, Resident.community)
 
 
-def _awards(communities, start, end, reversals=False):
+def _awards(communities, start, end, reversals=False, grid=None):
     """(community id, posted at, category, amount) of awards, or of their reversals, to residents."""
     posting = Transfer.alias() if reversals else Transfer
     joined = (posting.reverses == Signup.transfer) if reversals else (posting.id == Signup.transfer)
@@ -55,19 +61,20 @@ def _awards(communities, start, end, reversals=False):
         .join(Entry, on=(Entry.transfer == posting.id) & (Entry.account == Resident.account))
         .where(
             Signup.transfer.is_null(False) & _signup_community().in_(_ids(communities))
-            & (posting.created_at >= start) & (posting.created_at < end)
+            & (posting.created_at >= start) & (posting.created_at < end) & _of_grid(grid)
         )
         .tuples()
     )
 
 
-def _redemptions(communities, start, end):
+def _redemptions(communities, start, end, grid=None):
     """(community id, made at, total) of checkouts not voided."""
     return (
         Redemption.select(Redemption.community, Redemption.created_at, Redemption.total)
+        .join(Resident)
         .where(
             Redemption.community.in_(_ids(communities)) & (Redemption.status == Redemption.DONE)
-            & (Redemption.created_at >= start) & (Redemption.created_at < end)
+            & (Redemption.created_at >= start) & (Redemption.created_at < end) & _of_grid(grid)
         )
         .tuples()
     )
@@ -87,7 +94,7 @@ class Week:
         return sum(self.issued.values())
 
 
-def points_by_week(communities, start, end, zone):
+def points_by_week(communities, start, end, zone, grid=None):
     """Every week touching [start, end), oldest first, with the points issued, reversed and redeemed."""
     first, last = week_of(start, zone), week_of(end - datetime.timedelta(microseconds=1), zone)
     weeks = {}
@@ -95,12 +102,12 @@ def points_by_week(communities, start, end, zone):
     while day <= last:
         weeks[day] = Week(day)
         day += datetime.timedelta(days=7)
-    for _, posted, category, amount in _awards(communities, start, end):
+    for _, posted, category, amount in _awards(communities, start, end, grid=grid):
         week = weeks[week_of(posted, zone)]
         week.issued[category] = week.issued.get(category, 0) + amount
-    for _, posted, _, amount in _awards(communities, start, end, reversals=True):
+    for _, posted, _, amount in _awards(communities, start, end, reversals=True, grid=grid):
         weeks[week_of(posted, zone)].reversed += amount
-    for _, made, total in _redemptions(communities, start, end):
+    for _, made, total in _redemptions(communities, start, end, grid=grid):
         weeks[week_of(made, zone)].redeemed += total
     return list(weeks.values())
 
@@ -118,20 +125,20 @@ class CommunityTotals:
     low_stock: int = 0
 
 
-def community_totals(communities, start, end, low_stock):
+def community_totals(communities, start, end, low_stock, grid=None):
     """Per community and in total: points issued, reversed, redeemed, residents active,
     notices that failed, and goods on sale with at most `low_stock` left.
 
     A resident is active with a ledger entry or a sign-up in the period.
     """
     rows = {c.id: CommunityTotals(c) for c in communities}
-    for community_id, _, _, amount in _awards(communities, start, end):
+    for community_id, _, _, amount in _awards(communities, start, end, grid=grid):
         rows[community_id].issued += amount
-    for community_id, _, _, amount in _awards(communities, start, end, reversals=True):
+    for community_id, _, _, amount in _awards(communities, start, end, reversals=True, grid=grid):
         rows[community_id].reversed += amount
-    for community_id, _, total in _redemptions(communities, start, end):
+    for community_id, _, total in _redemptions(communities, start, end, grid=grid):
         rows[community_id].redeemed += total
-    in_scope = Resident.community.in_(_ids(communities))
+    in_scope = Resident.community.in_(_ids(communities)) & _of_grid(grid)
     with_entries = (
         Resident.select(Resident.id, Resident.community)
         .join(Entry, on=(Entry.account == Resident.account))
@@ -168,7 +175,7 @@ def community_totals(communities, start, end, low_stock):
     return list(rows.values()), total
 
 
-def top_goods(communities, start, end, limit=10):
+def top_goods(communities, start, end, limit=10, grid=None):
     """The goods redeemed most (by quantity, checkouts not voided): [(goods, quantity, points)]."""
     quantity = fn.SUM(RedemptionLine.quantity)
     points = fn.SUM(RedemptionLine.quantity * RedemptionLine.price)
@@ -176,9 +183,10 @@ def top_goods(communities, start, end, limit=10):
         Goods.select(Goods, quantity.alias("quantity"), points.alias("points"))
         .join(RedemptionLine)
         .join(Redemption)
+        .join(Resident)
         .where(
             Redemption.community.in_(_ids(communities)) & (Redemption.status == Redemption.DONE)
-            & (Redemption.created_at >= start) & (Redemption.created_at < end)
+            & (Redemption.created_at >= start) & (Redemption.created_at < end) & _of_grid(grid)
         )
         .group_by(Goods)
         .order_by(quantity.desc(), Goods.id)
@@ -199,7 +207,7 @@ def stock_levels(communities):
 # --- exports -------------------------------------------------------------------------------
 
 
-def ledger_lines(communities, start, end):
+def ledger_lines(communities, start, end, grid=None):
     """Entries on the accounts of these communities' residents, posted in [start, end), in order;
     an award's row names its rule (rule_zh, rule_en) and its deed or activity (deed)."""
     query = (
@@ -219,7 +227,7 @@ def ledger_lines(communities, start, end):
         .join(Resident, on=(Resident.account == Entry.account))
         .where(
             Resident.community.in_(_ids(communities))
-            & (Transfer.created_at >= start) & (Transfer.created_at < end)
+            & (Transfer.created_at >= start) & (Transfer.created_at < end) & _of_grid(grid)
         )
         .order_by(Transfer.created_at, Transfer.id, Entry.id)
         .dicts()
@@ -229,7 +237,7 @@ def ledger_lines(communities, start, end):
         yield {**row, "phone": mask_phone(row["phone"]), "staff": usernames.get(row["actor"], row["actor"])}
 
 
-def redemption_lines(communities, start, end):
+def redemption_lines(communities, start, end, grid=None):
     """Each goods line of the checkouts made in [start, end), voided ones included, in order."""
     clerk = Staff.alias()
     query = (
@@ -247,7 +255,7 @@ def redemption_lines(communities, start, end):
         .join(Goods)
         .where(
             Redemption.community.in_(_ids(communities))
-            & (Redemption.created_at >= start) & (Redemption.created_at < end)
+            & (Redemption.created_at >= start) & (Redemption.created_at < end) & _of_grid(grid)
         )
         .order_by(Redemption.created_at, Redemption.id, RedemptionLine.id)
         .dicts()
@@ -256,7 +264,7 @@ def redemption_lines(communities, start, end):
         yield {**row, "phone": mask_phone(row["phone"]), "subtotal": row["quantity"] * row["price"]}
 
 
-def confirmation_lines(communities, start, end):
+def confirmation_lines(communities, start, end, grid=None):
     """Each staff confirmation given in [start, end), in order.
 
     `award` is the points the sign-up earned, on the confirmation that posted them (only there,
@@ -281,7 +289,7 @@ def confirmation_lines(communities, start, end):
         .join(Staff)
         .where(
             _signup_community().in_(_ids(communities))
-            & (Confirmation.created_at >= start) & (Confirmation.created_at < end)
+            & (Confirmation.created_at >= start) & (Confirmation.created_at < end) & _of_grid(grid)
         )
         .order_by(Confirmation.created_at, Confirmation.id)
         .dicts()

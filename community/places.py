@@ -168,6 +168,15 @@ def archive_place(staff, code, archived=True):
     return Community.get_by_id(place.id)
 
 
+def grids_of(communities):
+    """The grids (not archived) of these communities, by code."""
+    ids = [c.id for c in communities]
+    if not ids:
+        return []
+    return list(Community.select().where((Community.level == Community.GRID) & Community.parent.in_(ids)
+                                         & ~Community.archived).order_by(Community.code))
+
+
 def tree():
     """Every place as (depth, place), each under its parent, by code."""
     places = list(Community.select().order_by(Community.code))

@@ -2,6 +2,8 @@
 activities split into coming and past; the audit log by person, action and day; each goods
 item's stock movements."""
 
+import re
+
 import community_factory as make
 from webforms import Browser
 
@@ -100,5 +102,8 @@ def test_the_residents_list_filters_by_grid(app, client):
         return names_on(browser.submit(has="q", grid=grid).get_data(as_text=True))
 
     assert listed("N1-G1") == ["陈桂兰"]
+    link = re.search(r'href="(/residents/export\.csv[^"]*)"', browser.response.get_data(as_text=True)).group(1)
+    sheet = client.get(link.replace("&amp;", "&")).data.decode("utf-8-sig")
+    assert "陈桂兰" in sheet and "王伯" not in sheet  # the download is of the grid shown
     assert listed("N1-G2") == ["王伯"]  # labelled with the grid's code
     assert len(listed("")) == 3

@@ -5,6 +5,7 @@ import csv
 import datetime
 import io
 import json
+import re
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -336,3 +337,33 @@ def test_the_printable_statement(client, world):
     with client.get("/static/linli.css") as css:
         assert "@media print" in css.get_data(as_text=True)
 
+
+
+def test_reports_and_exports_narrow_to_one_grid(app, client):
+    from community import places
+    from community.awards import confirm_participation, report_deed
+
+    with app.app_context():
+        place = make.build_place()
+        boss = make.coordinator(place.north, username="grid-boss")
+        places.add_place("N1-G1", "第一网格", "grid", "N1")
+        places.add_place("N1-G2", "第二网格", "grid", "N1")
+        inside = make.resident(place.north, "陈桂兰", grid_label="第一网格")
+        outside = make.resident(place.north, "王伯", grid_label="N1-G2")
+        confirm_participation(boss, report_deed(boss, inside, "volunteering", "扫楼道"))
+        for _ in range(2):
+            confirm_participation(boss, report_deed(boss, outside, "volunteering", "值守"))
+    browser = login(client, "grid-boss")
+    browser.get("/reports/")
+    form = browser.find(action="/reports/")
+    assert "N1-G1" in [value for value, _label, _disabled in next(
+        x for x in form.fields if x.name == "community").options]
+    whole = browser.submit(action="/reports/", community="N1").get_data(as_text=True)
+    browser.get("/reports/")
+    one = browser.submit(action="/reports/", community="N1-G1").get_data(as_text=True)
+    issued = re.compile(r'data-label="Issued">([\d.]+)<')
+    assert issued.findall(whole[whole.index('id="communities"'):])[0] == "3"
+    assert issued.findall(one[one.index('id="communities"'):])[0] == "1"
+    csv_text = client.get("/reports/export/transfers.csv?community=N1-G1").get_data(as_text=True)
+    assert "陈桂兰" in csv_text and "王伯" not in csv_text
+    assert client.get("/reports/?community=S1-G9").status_code == 403

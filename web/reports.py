@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 import ledger
 from catalog import reports
 from catalog.models import Redemption
-from community import Signup, Staff
+from community import Signup, Staff, places
 from community.people import can_act, get_resident, mask_phone, visible_communities
 from community.rules import current_rules
 from ledger import Transfer
@@ -89,15 +89,25 @@ def _period(default, max_days=None):
 
 
 def _scope():
-    """The scope asked for ("all", or a community code) and its communities; 403 when not visible."""
+    """The scope asked for ("all", a community code, or a grid code) and its communities; 403
+    when not visible."""
     visible = visible_communities(current_staff())
     code = request.args.get("community", "all").strip() or "all"
     if code == "all":
         return code, visible
     chosen = [c for c in visible if c.code == code]
     if not chosen:
-        abort(403)
+        grid = _grid(code, visible)
+        if grid is None:
+            abort(403)
+        chosen = [grid.parent]
     return code, chosen
+
+
+def _grid(code, visible=None):
+    """The grid a scope code names, if it is one of the visible communities' grids."""
+    visible = visible if visible is not None else visible_communities(current_staff())
+    return next((g for g in places.grids_of(visible) if g.code == code), None)
 
 
 @dataclass(frozen=True)
@@ -144,19 +154,21 @@ def dashboard():
         flash(str(exc), "error")
         return redirect(url_for(".dashboard", community=request.args.get("community", "all")))
     code, communities = _scope()
+    grid = _grid(code)
     start, end = reports.local_bounds(first, last, _zone())
-    weeks = reports.points_by_week(communities, start, end, _zone())
+    weeks = reports.points_by_week(communities, start, end, _zone(), grid=grid)
     language = _language()
     names = {r.category: r.name(language) for r in current_rules()}
     used = {category for week in weeks for category in week.issued}
     categories = sorted(set(names) | used)
     names.update({c: c for c in used - set(names)})
-    rows, total = reports.community_totals(communities, start, end, LOW_STOCK)
+    rows, total = reports.community_totals(communities, start, end, LOW_STOCK, grid=grid)
+    visible = visible_communities(current_staff())
     return render_template(
-        "reports/dashboard.html", scope=code, visible=visible_communities(current_staff()),
+        "reports/dashboard.html", scope=code, visible=visible, grids=places.grids_of(visible),
         first=first, last=last, weeks=weeks, categories=categories, names=names,
         palette=PALETTE, redeemed_colour=REDEEMED_COLOUR, chart=_chart(weeks, categories, names),
-        rows=rows, total=total, top=reports.top_goods(communities, start, end),
+        rows=rows, total=total, top=reports.top_goods(communities, start, end, grid=grid),
         stock=reports.stock_levels(communities), low=LOW_STOCK, places={c.id: c.name(language) for c in communities},
     )
 
@@ -257,7 +269,7 @@ def export(what):
     code, communities = _scope()
     start, end = reports.local_bounds(first, last, _zone())
     reports.record_export(current_staff(), what, communities, first, last)
-    rows = reports.EXPORTS[what](communities, start, end)
+    rows = reports.EXPORTS[what](communities, start, end, grid=_grid(code))
     filename = f"linli-{what}-{code}-{first.isoformat()}-{last.isoformat()}.csv"
     return Response(
         stream_with_context(_csv(_columns(what, communities), rows)),

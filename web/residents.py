@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 import ledger
-from community import Community, CommunityError, Signup, Staff, activities, awards
+from community import Community, CommunityError, Signup, Staff, activities, awards, places
 from community import people as service
 
 from .auth import current_staff, roles_required
@@ -37,7 +37,7 @@ def index():
     q = request.args.get("q", "")[:60]
     sort = "unit" if request.args.get("sort") == "unit" else "name"
     found = sorted(find_residents(q, limit=None), key=service.by_unit if sort == "unit" else service.by_name)
-    grids = _grids() if current_staff().role != GRID_WORKER else []
+    grids = places.grids_of(service.visible_communities(current_staff())) if current_staff().role != GRID_WORKER else []
     grid = next((g for g in grids if g.code == request.args.get("grid")), None)
     if grid is not None:  # the residents of one grid
         found = [r for r in found if r.community_id == grid.parent_id and r.grid_label in (grid.name_zh, grid.code)]
@@ -47,13 +47,6 @@ def index():
                            count=len(found), page=page, pages=pages, q=q, sort=sort, mask=service.mask_phone,
                            communities=service.visible_communities(current_staff()), grids=grids,
                            grid=grid.code if grid else "")
-
-
-def _grids():
-    """The grids of the communities the current staff member works in."""
-    ids = [c.id for c in service.visible_communities(current_staff())]
-    return list(Community.select().where((Community.level == Community.GRID) & Community.parent.in_(ids)
-                                         & ~Community.archived).order_by(Community.code)) if ids else []
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -187,9 +180,12 @@ def import_template():
 @roles_required(COORDINATOR)
 def export():
     """Every resident one may see, in the import's format (importing it again changes nothing)."""
+    grid = next((g for g in places.grids_of(service.visible_communities(current_staff()))
+                 if g.code == request.args.get("grid")), None)
     rows = [(r.display_name, r.phone or "", r.community.name_zh, r.grid_label, r.unit_label,
              LANGUAGE_NAMES.get(r.language, r.language))
-            for r in sorted(find_residents("", limit=None), key=service.by_unit) if r.status != r.CLOSED]
+            for r in sorted(find_residents("", limit=None), key=service.by_unit) if r.status != r.CLOSED
+            and (grid is None or (r.community_id == grid.parent_id and r.grid_label in (grid.name_zh, grid.code)))]
     service.record(current_staff(), "residents.export", "residents", {"count": len(rows)})
     return _download(_sheet(rows), "linli-residents.csv")
 

@@ -89,4 +89,3 @@ def one_resident(text):
         raise SeveralResidents(names="、".join(
             f"{r.display_name}（{r.unit_label}）" if r.unit_label else r.display_name for r in found[:5]))
     return found[0]
-

@@ -13,7 +13,7 @@ from peewee import JOIN, fn
 
 from community.audit import record
 from community.models import Activity, Confirmation, Notice, PointRule, Resident, Signup, Staff
-from community.people import mask_phone
+from community.people import grid_labels, mask_phone
 from ledger import Entry, HistoryLine, Transfer, db
 from ledger.models import from_local, to_local
 
@@ -39,7 +39,7 @@ def _ids(communities):
 def _of_grid(grid):
     """The condition on Resident for one grid's residents (their grid label is its name or code);
     no condition without a grid."""
-    return Resident.grid_label.in_([grid.name_zh, grid.code]) if grid is not None else True
+    return Resident.grid_label.in_(grid_labels(grid)) if grid is not None else True
 
 
 def _signup_community():

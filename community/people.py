@@ -165,14 +165,23 @@ def grid_of(staff):
     return place.parent if place.level == Community.UNIT else place
 
 
+def grid_labels(grid):
+    """How a resident's grid label names this grid: by its name or its code."""
+    return (grid.name_zh, grid.code)
+
+
+def in_grid(resident, grid):
+    """Tell whether a resident lives in this grid."""
+    return resident.community_id == grid.parent_id and resident.grid_label in grid_labels(grid)
+
+
 def in_reach(staff, resident):
     """Tell whether `staff` may see and act for this resident: coordinators in their communities,
     a grid worker for the residents of their grid."""
     grid = grid_of(staff)
     if grid is None:
         return can_act(staff, resident.community, Staff.COORDINATOR)
-    return (can_act(staff, resident.community, Staff.GRID_WORKER)
-            and resident.grid_label in (grid.name_zh, grid.code))
+    return can_act(staff, resident.community, Staff.GRID_WORKER) and in_grid(resident, grid)
 
 
 def authorize_for(staff, resident):
@@ -335,7 +344,7 @@ def search_residents(staff, text="", limit=50, region="CN"):
     query = Resident.select().where(Resident.community.in_(visible))
     grid = grid_of(staff)
     if grid is not None:
-        query = query.where(Resident.grid_label.in_([grid.name_zh, grid.code]))
+        query = query.where(Resident.grid_label.in_(grid_labels(grid)))
     text = (text or "").strip()[:60]
     if text:
         digits = "".join(ch for ch in text if ch.isdigit())

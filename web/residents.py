@@ -40,7 +40,7 @@ def index():
     grids = places.grids_of(service.visible_communities(current_staff())) if current_staff().role != GRID_WORKER else []
     grid = next((g for g in grids if g.code == request.args.get("grid")), None)
     if grid is not None:  # the residents of one grid
-        found = [r for r in found if r.community_id == grid.parent_id and r.grid_label in (grid.name_zh, grid.code)]
+        found = [r for r in found if service.in_grid(r, grid)]
     pages = max(1, -(-len(found) // LIST_PAGE))
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     return render_template("residents/index.html", residents=found[(page - 1) * LIST_PAGE:page * LIST_PAGE],
@@ -185,7 +185,7 @@ def export():
     rows = [(r.display_name, r.phone or "", r.community.name_zh, r.grid_label, r.unit_label,
              LANGUAGE_NAMES.get(r.language, r.language))
             for r in sorted(find_residents("", limit=None), key=service.by_unit) if r.status != r.CLOSED
-            and (grid is None or (r.community_id == grid.parent_id and r.grid_label in (grid.name_zh, grid.code)))]
+            and (grid is None or service.in_grid(r, grid))]
     service.record(current_staff(), "residents.export", "residents", {"count": len(rows)})
     return _download(_sheet(rows), "linli-residents.csv")
 

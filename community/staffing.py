@@ -21,7 +21,7 @@ from .errors import (
     UnknownCommunity,
 )
 from .models import Community, Staff
-from .people import _hasher, authorize, check_placement
+from .people import _hasher, authorize, check_placement, create_staff
 
 MIN_PASSWORD = 10
 #: Passwords people pick first, as they are typed in Chinese offices too; refused whatever their length.
@@ -53,6 +53,19 @@ def check_password(password, username=""):
 def one_time_password():
     """A password to read out or hand over once; it must be changed at the next login."""
     return secrets.token_urlsafe(9)
+
+
+def add_staff(admin, username, role, community=None, display_name=""):
+    """Add a colleague with a one-time password, which they change at their first login; return
+    (the staff member, the password to hand over once)."""
+    _admin_only(admin)
+    password = one_time_password()
+    with db.atomic():
+        made = create_staff(username, password, role, community, display_name=display_name)
+        Staff.update(must_change_password=True).where(Staff.id == made.id).execute()
+        record(admin, "staff.create", f"staff:{made.id}", {"username": made.username, "role": made.role},
+               community=community)
+    return Staff.get_by_id(made.id), password
 
 
 def staff_list():

@@ -6,9 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 
 from community import Community, CommunityError, Staff, places, staffing
-from community.audit import record
-from community.people import create_staff
-from community.staffing import check_password, one_time_password
+from community.staffing import check_password
 
 from .auth import StaffUser, current_staff, roles_required
 from .forms import ActionForm, OwnPasswordForm, RoleForm, StaffForm, choices
@@ -47,29 +45,26 @@ def index():
     _fill(form)
     shown_password = None
     if form.validate_on_submit():
-        password = one_time_password()
         community = Community.get_or_none(Community.code == form.community.data) if form.community.data else None
+        made = {}
+
+        def add():
+            member, made["password"] = staffing.add_staff(current_staff(), form.username.data, form.role.data,
+                                                          community, form.display_name.data)
+            return member
+
         try:
-            done = once("staff.create", lambda: _create(form, password, community))
+            done = once("staff.create", add)
         except CommunityError as exc:
             flash(error_message(exc), "error")
         else:
             if done.repeated:
                 flash(_("If its password was lost, reset it below."), "info")
             else:
-                shown_password = (form.username.data.strip(), password)
-                form = StaffForm(formdata=None)
-                _fill(form)
+                shown_password = (done.made.username, made["password"])
+                form = _blank()
     return render_template("staff/index.html", staff=staffing.staff_list(), form=form, action=ActionForm(),
                            role_names=ROLE_NAMES, shown_password=shown_password, roles=_role_forms())
-
-
-def _create(form, password, community):
-    made = create_staff(form.username.data, password, form.role.data, community, display_name=form.display_name.data)
-    Staff.update(must_change_password=True).where(Staff.id == made.id).execute()
-    record(current_staff(), "staff.create", f"staff:{made.id}",
-                    {"username": made.username, "role": made.role}, community=community)
-    return made
 
 
 def _role_forms():

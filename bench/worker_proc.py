@@ -3,7 +3,7 @@ REST client sending to a local fake Messages API (BENCH_TWILIO_BASE, e.g. http:/
 instead of api.twilio.com.
 
 botapp.worker has no setting for Twilio's API address, so this builds the worker exactly as
-`build_worker(os.environ)` does and only swaps the twilio Client for one whose HTTP client (twilio's
+`build_worker(Settings.from_env())` does and only swaps the twilio Client for one whose HTTP client (twilio's
 own TwilioHttpClient, over requests) rewrites the https://api.twilio.com prefix of each request.
 """
 
@@ -17,6 +17,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 import ledger
+from botapp.settings import Settings
 from botapp.worker import ROOT, build_worker
 
 TWILIO_API = "https://api.twilio.com"
@@ -40,12 +41,13 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     env = os.environ
-    ledger.open_database(env["DATABASE_URL"], base_dir=ROOT)
-    worker = build_worker(env)
+    settings = Settings.from_env()
+    ledger.open_database(settings.database_url, base_dir=ROOT, key=settings.ledger_key)
+    worker = build_worker(settings)
     if worker.sms is None:
         print("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER must be set", file=sys.stderr)
         return 2
-    worker.sms.client = Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"],
+    worker.sms.client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
                                http_client=LoopbackTwilioHttpClient(env["BENCH_TWILIO_BASE"], timeout=30))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(worker.run())

@@ -5,13 +5,14 @@ import secrets
 from pathlib import Path
 
 
-def secret_key(instance_dir):
+def secret_key(instance_dir, env=None):
     """SECRET_KEY from the environment, else one kept (and created once) in the instance folder.
 
     It signs staff sessions and counter QR codes, so every process must use the same one.
     """
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
+    env = os.environ if env is None else env
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
     key_file = Path(instance_dir) / "secret_key"
     key_file.parent.mkdir(parents=True, exist_ok=True)
     try:  # O_EXCL: two processes starting at once write it once; 0600 from the first byte

@@ -115,19 +115,3 @@ def _as_time(value, now):
     return value or now
 
 
-ANDROID = ("ANDROID_SMS_URL", "ANDROID_SMS_USERNAME", "ANDROID_SMS_PASSWORD")
-TWILIO = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
-
-
-def provider(env):
-    """"twilio", "android" or None (the development log); raise SystemExit naming what is missing."""
-    provider = (env.get("SMS_PROVIDER") or "").strip().lower()
-    if not provider:
-        return "twilio" if all(env.get(name) for name in TWILIO) else None
-    if provider not in ("twilio", "android"):
-        raise SystemExit(f"SMS_PROVIDER is {provider!r}: it must be twilio or android")
-    needed = ANDROID if provider == "android" else TWILIO
-    missing = [name for name in needed if not env.get(name)]
-    if missing:
-        raise SystemExit(f"SMS_PROVIDER={provider} needs {', '.join(missing)}")
-    return provider

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import datetime
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,9 +23,10 @@ import ledger
 from community.notices import REPLY, queue_reminders
 from ledger import db
 
-from . import android, outbox, sms
+from . import android, outbox
 from .dialogue import SMS, TELEGRAM, Dialogue
 from .models import forget_old_inbound
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,38 +241,34 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), timeout=idle)
 
 
-def build_worker(env):
-    """Build a worker from environment variables; unconfigured channels go to the log."""
-    dialogue = Dialogue(str(ROOT / "translations"), region=env.get("DEFAULT_REGION", "CN"),
-                        timezone=env.get("TIMEZONE", "Asia/Shanghai"))
+def build_worker(settings):
+    """Build a worker from the settings; unconfigured channels go to the log."""
+    dialogue = Dialogue(str(ROOT / "translations"), region=settings.default_region, timezone=settings.timezone)
     telegram = None
-    if env.get("TELEGRAM_BOT_TOKEN"):
-        bot = Bot(env["TELEGRAM_BOT_TOKEN"], base_url=env.get("TELEGRAM_API_BASE", "https://api.telegram.org/bot"))
-        telegram = TelegramSender(bot)
-    return Worker(dialogue, telegram=telegram, sms=build_sms_sender(env))
+    if settings.telegram_bot_token:
+        telegram = TelegramSender(Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base))
+    return Worker(dialogue, telegram=telegram, sms=build_sms_sender(settings))
 
 
-def build_sms_sender(env):
-    """The SMS sender that SMS_PROVIDER names (twilio or android); unset means Twilio when its
-    settings are there, else none (notices go to the log). An incomplete setup is refused."""
-    provider = sms.provider(env)
-    rate, limit = float(env.get("SMS_RATE", "1")), int(env.get("SMS_DAILY_LIMIT", "0"))
-    if provider == "android":
-        return AndroidSender(env["ANDROID_SMS_URL"], env["ANDROID_SMS_USERNAME"], env["ANDROID_SMS_PASSWORD"],
-                             rate=rate, daily_limit=limit)
-    if provider == "twilio":
-        base = env.get("PUBLIC_BASE_URL", "").rstrip("/")
+def build_sms_sender(settings):
+    """The SMS sender of the settings' provider (twilio or android), or none: notices go to the log."""
+    s = settings
+    if s.sms_provider == "android":
+        return AndroidSender(s.android_sms_url, s.android_sms_username, s.android_sms_password,
+                             rate=s.sms_rate, daily_limit=s.sms_daily_limit)
+    if s.sms_provider == "twilio":
+        base = s.public_base_url.rstrip("/")
         return SmsSender(
-            Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], http_client=TwilioHttpClient(timeout=30)),
-            env["TWILIO_FROM_NUMBER"],
+            Client(s.twilio_account_sid, s.twilio_auth_token, http_client=TwilioHttpClient(timeout=30)),
+            s.twilio_from_number,
             status_callback=f"{base}/sms/status" if base.startswith("https://") else None,
-            rate=rate, daily_limit=limit,
+            rate=s.sms_rate, daily_limit=s.sms_daily_limit,
         )
     return None
 
 
-async def _main(env):
-    worker = build_worker(env)
+async def _main(settings):
+    worker = build_worker(settings)
     if worker.telegram:
         async with worker.telegram.bot:
             await worker.run()
@@ -286,9 +282,10 @@ def main():
     # Their request lines carry the bot token and residents' full phone numbers.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-    ledger.open_database(os.environ.get("DATABASE_URL", "sqlite:///instance/linli.db"), base_dir=ROOT, pool=True)
+    settings = Settings.from_env()
+    ledger.open_database(settings.database_url, base_dir=ROOT, pool=True, key=settings.ledger_key)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(os.environ))
+        asyncio.run(_main(settings))
     return 0
 
 

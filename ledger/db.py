@@ -4,6 +4,8 @@ from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 from playhouse.migrations import Runner
 
+from .keys import use_key
+
 #: Every model in Linli binds to this proxy; `open_database` gives it a real database.
 db = DatabaseProxy()
 
@@ -21,8 +23,9 @@ SQLITE_PRAGMAS = (
 POOL_SIZE = 16
 
 
-def open_database(url, base_dir=None, pool=False):
-    """Connect the shared handle to the database at `url` (sqlite:///... or postgresql://...).
+def open_database(url, base_dir=None, pool=False, key=None):
+    """Connect the shared handle to the database at `url` (sqlite:///... or postgresql://...),
+    sealing new entries with the ledger `key` (see keys.py).
 
     A relative SQLite path (sqlite:///instance/linli.db) is taken from `base_dir` when given,
     so every process finds the same file wherever it was started. With `pool`, closing hands
@@ -49,6 +52,7 @@ def open_database(url, base_dir=None, pool=False):
         options = {}
     database = connect(url, **options)
     db.initialize(database)
+    use_key(key)
     return database
 
 

@@ -127,6 +127,17 @@ class Entry(AppendOnlyModel):
     balance_after = BigIntegerField()
     prev_hash = CharField(max_length=64)
     hash = CharField(max_length=64)
+    # HMAC of `hash` under the ledger key; empty only on entries written before seals, which a
+    # stored Checkpoint vouches for instead.
+    seal = CharField(max_length=64, null=True)
 
     class Meta:
         indexes = ((("account", "seq"), True),)
+
+
+class Checkpoint(AppendOnlyModel):
+    """A signed checkpoint kept in the database: it vouches for the entries it covers (those
+    written before the ledger key was set, or under an earlier key). Its signature needs the key."""
+
+    made_at = DateTimeField(default=utcnow)
+    body = TextField()

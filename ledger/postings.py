@@ -17,6 +17,7 @@ from .errors import (
     NotReversible,
     UnknownAccount,
 )
+from .keys import seal
 from .models import Account, Entry, Transfer, utcnow
 
 MAX_MEMO = 500
@@ -159,6 +160,7 @@ def _write(kind, legs, memo, actor, key, reverses_id, wanted):
             balance_after=balance,
             prev_hash=prev_hash,
             hash=new_hash,
+            seal=seal(new_hash),
         )
         Account.update(head_hash=new_hash).where(Account.id == account_id).execute()
     return transfer

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from .checkpoints import stored_coverage
+from .keys import current_key, seal
 from .models import GENESIS_HASH, Account, Entry, Transfer
 from .postings import entry_hash, transfer_digest
 
@@ -24,10 +26,14 @@ class Report:
         return f"ledger {state}: {self.accounts} accounts, {self.transfers} transfers, {self.entries} entries"
 
 
-def verify():
-    """Check hash chains, zero-sum transfers, cached balances and non-negative residents."""
+def verify(key=None, sealed=True):
+    """Check hash chains, entry seals under the ledger key (or a stored checkpoint vouching for
+    the entry), zero-sum transfers, cached balances and non-negative residents. `sealed=False`
+    checks a database from before seals (an old backup) without them."""
     report = Report()
     problems = report.problems
+    key = key or current_key()
+    covered, problems[:] = stored_coverage(key) if sealed else ({}, [])
     digests = {}
     for t in Transfer.select().order_by(Transfer.id).iterator():
         report.transfers += 1
@@ -40,7 +46,8 @@ def verify():
     for account in Account.select().order_by(Account.id).iterator():
         report.accounts += 1
         total += account.balance
-        report.entries += _verify_account(account, digests, problems)
+        vouched = covered.get(account.code, 0) if sealed else None
+        report.entries += _verify_account(account, digests, problems, key, vouched)
 
     for transfer_id, (_, count, amount_sum) in digests.items():
         if count < 2 or amount_sum != 0:
@@ -55,11 +62,13 @@ def verify():
     return report
 
 
-def _verify_account(account, digests, problems):
-    """Walk one account's chain; return how many entries it has."""
+def _verify_account(account, digests, problems, key, vouched):
+    """Walk one account's chain; return how many entries it has. Its first `vouched` entries are
+    covered by a stored checkpoint; every later one must carry its seal (None: no seals to check)."""
     prev_hash, running, expected_seq, count = GENESIS_HASH, 0, 1, 0
     name = f"account {account.id} ({account.code})"
-    for e in Entry.select().where(Entry.account == account.id).order_by(Entry.seq).iterator():
+    columns = [f for f in Entry._meta.sorted_fields if vouched is not None or f is not Entry.seal]
+    for e in Entry.select(*columns).where(Entry.account == account.id).order_by(Entry.seq).iterator():
         count += 1
         where = f"{name} entry {e.id} (seq {e.seq})"
         if e.seq != expected_seq:
@@ -78,6 +87,9 @@ def _verify_account(account, digests, problems):
         )
         if e.hash != recomputed:
             problems.append(f"{where}: hash does not match its content (transfer {e.transfer_id})")
+        if vouched is not None and e.seq > vouched and e.seal != seal(e.hash, key):
+            problems.append(f"{where}: not sealed with the ledger key (forged, or written under "
+                            f"another key; transfer {e.transfer_id})")
         prev_hash, expected_seq = e.hash, e.seq + 1
     if running != account.balance:
         problems.append(f"{name}: cached balance {account.balance} but entries sum to {running}")

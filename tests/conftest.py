@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import community_factory
 import psycopg
 import pytest
+from logcheck import every_logger_at_debug  # noqa: F401  (a fixture for every test file)
 
 import ledger
 from web import create_app

@@ -3,13 +3,16 @@
 
 import asyncio
 import datetime
+import re
 import time
 
 import community_factory as make
 import pytest
 from fake_phone import FakePhone
+from logcheck import leaks, log_lines
 
 from botapp import outbox
+from botapp.settings import Settings
 from botapp.worker import AndroidSender, Worker, build_sms_sender
 from community import Notice, Resident, Signup
 from web import create_app
@@ -182,12 +185,37 @@ def test_the_cli_checks_the_phone_and_registers_the_webhooks_once(app, phone, pl
     assert refused.exit_code != 0 and "refused" in refused.output
 
 
-def test_an_incomplete_provider_setup_is_refused_naming_what_is_missing(phone):
-    with pytest.raises(SystemExit, match="ANDROID_SMS_PASSWORD"):
-        build_sms_sender({"SMS_PROVIDER": "android", "ANDROID_SMS_URL": phone.url, "ANDROID_SMS_USERNAME": "u"})
-    with pytest.raises(SystemExit, match="twilio or android"):
-        build_sms_sender({"SMS_PROVIDER": "carrier-pigeon"})
-    assert build_sms_sender({}) is None  # development: the log
-    assert isinstance(build_sms_sender({"SMS_PROVIDER": "android", "ANDROID_SMS_URL": phone.url,
-                                        "ANDROID_SMS_USERNAME": "u", "ANDROID_SMS_PASSWORD": "p"}), AndroidSender)
+def test_the_settings_build_the_sender_of_their_provider(phone, tmp_path):
+    def sender(**env):
+        return build_sms_sender(Settings.from_env(env, instance_dir=tmp_path))
+
+    assert sender() is None  # development: the log
+    assert isinstance(sender(SMS_PROVIDER="android", ANDROID_SMS_URL=phone.url, ANDROID_SMS_USERNAME="u",
+                             ANDROID_SMS_PASSWORD="p"), AndroidSender)
+
+
+def test_a_queued_code_is_redacted_in_logs():
     assert outbox.redacted("您的兑换码：123456。") == "您的兑换码：******。"
+
+
+def test_no_log_line_on_the_android_path_carries_the_number_or_a_code(app, client, phone, place, every_logger_at_debug):
+    """Webhooks in (signed, forged, redelivered), replies out (the phone offline, then back), a code."""
+    with app.app_context():
+        make.resident(place.north, phone_number=PHONE)
+    w = worker(app, phone)
+    body, headers = phone.received(PHONE, "兑换码")
+    assert post(client, body, headers).status_code == 204
+    assert post(client, body, headers).status_code == 204  # redelivered
+    assert post(client, body, {**headers, "X-Signature": "0" * 64}).status_code == 403
+    phone.failing = 2
+    for _ in range(3):
+        drain(app, w)
+        with app.app_context():  # the worker waits out its backoff; here, at once
+            Notice.update(next_attempt_at=datetime.datetime(2000, 1, 1)).execute()
+    (sent,) = phone.texts_to(PHONE)
+    code = re.search(r"(?<!\d)\d{6}(?!\d)", sent).group()
+    failed = phone.event("sms:failed", {"messageId": phone.sent[-1][2], "phoneNumber": PHONE, "reason": "to " + PHONE,
+                                        "failedAt": "2026-12-01T10:00:05.000+08:00"})
+    assert post(client, *failed).status_code == 204
+    assert any("android" in line for line in log_lines(every_logger_at_debug))
+    assert leaks(every_logger_at_debug, [code]) == []

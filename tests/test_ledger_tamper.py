@@ -1,11 +1,17 @@
 """`flask --app web ledger verify` on a ledger tampered with behind the services' back."""
 
+import datetime
+from pathlib import Path
+
 import peewee
 import pytest
 
 import ledger
 from ledger import Account, Entry, Transfer
 from ledger.postings import entry_hash, transfer_digest
+from web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -285,8 +291,36 @@ def checkpoint(runner, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("rewrite", ["a bigger award", "a deleted redemption"])
-def test_a_consistent_rewrite_passes_verify_but_not_the_checkpoint(runner, book, tmp_path, rewrite):
+def append_forged_transfer(book, amount=1_000_000):
+    """A balanced transfer of `amount` from the issuer to bo, chained onto both accounts and their
+    caches updated, exactly as the services would have written it (but for the seal)."""
+    with ledger.db.connection_context():
+        template = Transfer.get_by_id(book["award-bo"].id)
+        template.id, template.idempotency_key, template.memo = None, "forged-append", "free points"
+        digest = transfer_digest(template)
+        created = template.created_at.isoformat(sep=" ")
+    tamper("INSERT INTO transfer (idempotency_key, kind, memo, actor, created_at, fingerprint, digest) "
+           f"VALUES ('forged-append', 'award', 'free points', 'staff:1', '{created}', '{template.fingerprint}', "
+           f"'{digest}')", drop_triggers=False)
+    statements = []
+    with ledger.db.connection_context():
+        forged = Transfer.get(Transfer.idempotency_key == "forged-append")
+        for account, leg in ((book["issuer"], -amount), (book["bo"], amount)):
+            head = Account.get_by_id(account.id)
+            seq, balance = head.version + 1, head.balance + leg
+            new = entry_hash(head.head_hash, forged.id, digest, account.id, seq, leg, balance)
+            statements += [
+                "INSERT INTO entry (transfer_id, account_id, seq, amount, balance_after, prev_hash, hash, seal) "
+                f"VALUES ({forged.id}, {account.id}, {seq}, {leg}, {balance}, '{head.head_hash}', '{new}', "
+                f"'{ledger.keys.seal(new, b'a guessed key')}')",
+                f"UPDATE account SET balance = {balance}, version = {seq}, head_hash = '{new}' WHERE id = {account.id}"]
+    tamper(*statements, drop_triggers=False)
+    return forged
+
+
+@pytest.mark.parametrize("rewrite", ["a bigger award", "a deleted redemption", "an appended transfer"])
+def test_a_consistent_rewrite_fails_verify_and_the_checkpoint(runner, book, tmp_path, rewrite):
+    """Someone who can write to the database and knows every recipe but not the ledger key."""
     kept = checkpoint(runner, tmp_path)
     assert runner.invoke(args=["ledger", "verify", "--against", str(kept)]).exit_code == 0
     with ledger.db.connection_context():
@@ -295,14 +329,60 @@ def test_a_consistent_rewrite_passes_verify_but_not_the_checkpoint(runner, book,
             ids = {e.account_id: e.id for e in Entry.select().where(Entry.transfer == t.id)}
             statements = [f"UPDATE entry SET amount = 1000500 WHERE id = {ids[book['ada'].id]}",
                           f"UPDATE entry SET amount = -1000500 WHERE id = {ids[book['issuer'].id]}"]
-        else:
+        elif rewrite == "a deleted redemption":
             t = book["spend-ada"]
             statements = [f"DELETE FROM entry WHERE transfer_id = {t.id}", f"DELETE FROM transfer WHERE id = {t.id}"]
-    tamper(*statements)
+        else:
+            statements = []
+    if statements:
+        tamper(*statements)
+        recompute_everything()
+    else:
+        t = append_forged_transfer(book)
+    result = verify_cli(runner)
+    assert result.exit_code == 1
+    assert "not sealed with the ledger key" in result.stderr
+    assert "balance" not in result.stderr and "chain" not in result.stderr  # the chains alone cannot tell
+    if rewrite != "an appended transfer":  # appended after the checkpoint: only the seals tell
+        against = runner.invoke(args=["ledger", "verify", "--against", str(kept)])
+        assert against.exit_code == 1 and "not the ones checkpointed" in against.stderr
+
+
+def test_under_another_key_every_entry_is_unsealed_until_vouched_for(app, book, tmp_path):
+    """Key rotation: verify under the old key, change LEDGER_KEY, vouch; a rewrite after that is caught."""
+    rotated = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test",
+                          "LEDGER_KEY": b"the new key"})
+    runner = rotated.test_cli_runner()
+    before = verify_cli(runner)
+    assert before.exit_code == 1 and before.stderr.count("not sealed with the ledger key") == 12
+    assert runner.invoke(args=["ledger", "vouch"], input="n\n").exit_code != 0
+    vouched = runner.invoke(args=["ledger", "vouch"], input="y\n")
+    assert vouched.exit_code == 0, vouched.output
+    assert "12 entries are not sealed with this key" in vouched.output
+    assert verify_cli(runner).exit_code == 0
+    with ledger.db.connection_context():
+        ledger.transfer(book["issuer"], book["bo"], 100, kind="award", actor="staff:1", idempotency_key="new")
+    assert verify_cli(runner).exit_code == 0  # sealed with the new key
+    tamper(f"UPDATE entry SET amount = 999 WHERE id = {entry_of(book['award-ada'], book['ada']).id}")
     recompute_everything()
-    assert verify_cli(runner).exit_code == 0  # the chains alone cannot tell
-    against = runner.invoke(args=["ledger", "verify", "--against", str(kept)])
-    assert against.exit_code == 1 and "not the ones checkpointed" in against.stderr
+    caught = verify_cli(runner)
+    assert caught.exit_code == 1 and "stored checkpoint 1:" in caught.stderr
+    assert "not the ones checkpointed" in caught.stderr
+    refused = runner.invoke(args=["ledger", "vouch", "--yes"])
+    assert refused.exit_code != 0 and "nothing was vouched for" in refused.output
+
+
+def test_deleting_the_stored_checkpoint_leaves_its_entries_unsealed(app, book):
+    rotated = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test",
+                          "LEDGER_KEY": b"the new key"})
+    runner = rotated.test_cli_runner()
+    assert runner.invoke(args=["ledger", "vouch", "--yes"]).exit_code == 0
+    with pytest.raises(peewee.DatabaseError, match="append-only"):
+        tamper("DELETE FROM checkpoint", drop_triggers=False)
+    tamper("DROP TRIGGER IF EXISTS checkpoint_no_delete" if not ledger.is_postgresql()
+           else "ALTER TABLE checkpoint DISABLE TRIGGER USER", "DELETE FROM checkpoint", drop_triggers=False)
+    result = verify_cli(runner)
+    assert result.exit_code == 1 and result.stderr.count("not sealed with the ledger key") == 12
 
 
 def test_a_forged_or_foreign_checkpoint_is_refused(runner, book, tmp_path):
@@ -312,3 +392,52 @@ def test_a_forged_or_foreign_checkpoint_is_refused(runner, book, tmp_path):
     result = runner.invoke(args=["ledger", "verify", "--against", str(tmp_path / "forged.json")])
     assert result.exit_code == 1 and "signature" in result.stderr
     assert runner.invoke(args=["ledger", "checkpoint", "--out", str(kept)]).exit_code != 0  # never overwritten
+
+
+def test_a_ledger_written_before_seals_is_vouched_for_on_upgrade(empty_db_url, tmp_path):
+    """A database migrated up to the release before seals, with a transfer written then; `init-db`
+    applies the seals migration and stores a checkpoint for the entries it finds."""
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for path in sorted((ROOT / "migrations").glob("00*.py")):
+        if path.name < "0015":
+            (old / path.name).symlink_to(path)
+    upgraded = create_app({"TESTING": True, "DATABASE_URL": empty_db_url, "SECRET_KEY": "test"})
+    upgraded.config["MIGRATIONS_DIR"] = str(old)
+    assert upgraded.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+    with ledger.db.connection_context():
+        ledger.db.execute_sql("INSERT INTO account (code, kind, name, balance, version, head_hash, created_at) "
+                              f"VALUES ('issuer:1', 'issuer', '', -300, 1, '{'0' * 64}', '2026-01-01 00:00:00'), "
+                              f"('resident:ada', 'resident', '', 300, 1, '{'0' * 64}', '2026-01-01 00:00:00')")
+        transfer = Transfer(idempotency_key="old", kind="award", memo="", actor="staff:1", reverses_id=None,
+                            created_at=datetime.datetime(2026, 1, 1), fingerprint="f" * 64)
+        digest = transfer_digest(transfer)
+        ledger.db.execute_sql("INSERT INTO transfer (idempotency_key, kind, memo, actor, created_at, fingerprint, "
+                              f"digest) VALUES ('old', 'award', '', 'staff:1', '2026-01-01 00:00:00', '{'f' * 64}', "
+                              f"'{digest}')")
+        tid = ledger.db.execute_sql("SELECT id FROM transfer").fetchone()[0]
+        for code, amount in (("issuer:1", -300), ("resident:ada", 300)):
+            aid = ledger.db.execute_sql(f"SELECT id FROM account WHERE code = '{code}'").fetchone()[0]
+            new = entry_hash("0" * 64, tid, digest, aid, 1, amount, amount)
+            ledger.db.execute_sql("INSERT INTO entry (transfer_id, account_id, seq, amount, balance_after, "
+                                  f"prev_hash, hash) VALUES ({tid}, {aid}, 1, {amount}, {amount}, '{'0' * 64}', "
+                                  f"'{new}')")
+            ledger.db.execute_sql(f"UPDATE account SET head_hash = '{new}' WHERE id = {aid}")
+    runner = upgraded.test_cli_runner()
+    if ledger.is_sqlite():  # a backup made before the upgrade still checks out
+        kept = runner.invoke(args=["backup", str(tmp_path / "before-seals.db")])
+        assert kept.exit_code == 0 and "1 transfers, integrity ok, ledger ok" in kept.output, kept.output
+    upgraded.config["MIGRATIONS_DIR"] = str(ROOT / "migrations")
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0 and "0015_entry_seals" in result.output and "vouches" in result.output
+    assert verify_cli(runner).exit_code == 0
+    with ledger.db.connection_context():
+        ada = Account.get(Account.code == "resident:ada")
+        ledger.transfer(Account.get(Account.code == "issuer:1"), ada, 100, kind="award", actor="staff:1",
+                        idempotency_key="new")
+        assert Entry.select().where(Entry.seal.is_null()).count() == 2  # the old ones, vouched for
+    assert verify_cli(runner).exit_code == 0
+    assert "vouches" not in runner.invoke(args=["init-db"]).output  # once, at the upgrade only
+    tamper(f"UPDATE entry SET amount = 30000, balance_after = 30000 WHERE account_id = {ada.id} AND seq = 1")
+    caught = verify_cli(runner)
+    assert caught.exit_code == 1 and "stored checkpoint 1:" in caught.stderr

@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import ledger
 from botapp.dialogue import Dialogue
-from botapp.instance import secret_key
+from botapp.settings import Settings
 from catalog.reports import what_for
 from community import CommunityError
 from community.people import mask_phone_numbers
@@ -43,30 +43,6 @@ from .auth import login_manager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
-
-
-def _from_environment(instance_path):
-    env = os.environ.get
-    return {
-        "DATABASE_URL": env("DATABASE_URL", "sqlite:///instance/linli.db"),
-        "SECRET_KEY": secret_key(instance_path),
-        "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
-        "DEFAULT_REGION": env("DEFAULT_REGION", "CN"),
-        "TIMEZONE": env("TIMEZONE", "Asia/Shanghai"),
-        "TWILIO_ACCOUNT_SID": env("TWILIO_ACCOUNT_SID", ""),
-        "TWILIO_AUTH_TOKEN": env("TWILIO_AUTH_TOKEN", ""),
-        "TWILIO_FROM_NUMBER": env("TWILIO_FROM_NUMBER", ""),
-        "SMS_PROVIDER": env("SMS_PROVIDER", ""),
-        "ANDROID_SMS_URL": env("ANDROID_SMS_URL", ""),
-        "ANDROID_SMS_USERNAME": env("ANDROID_SMS_USERNAME", ""),
-        "ANDROID_SMS_PASSWORD": env("ANDROID_SMS_PASSWORD", ""),
-        "ANDROID_SMS_SIGNING_KEY": env("ANDROID_SMS_SIGNING_KEY", ""),
-        "SMS_PRICE_PER_SEGMENT": env("SMS_PRICE_PER_SEGMENT", "0.05"),
-        "TELEGRAM_BOT_TOKEN": env("TELEGRAM_BOT_TOKEN", ""),
-        "TELEGRAM_BOT_USERNAME": env("TELEGRAM_BOT_USERNAME", ""),
-        "TRUSTED_PROXIES": int(env("TRUSTED_PROXIES", "0")),
-        "DATABASE_POOL": True,
-    }
 
 
 class MaskPhoneNumbers(logging.Filter):
@@ -116,15 +92,11 @@ def create_app(test_config=None):
         template_folder=str(PROJECT_ROOT / "templates"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.update(
-        DEFAULT_REGION="CN",
-        TIMEZONE="Asia/Shanghai",
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_HTTPONLY=True,
-        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
-        SMS_PRICE_PER_SEGMENT="0.05",
-    )
-    app.config.update(_from_environment(app.instance_path) if test_config is None else test_config)
+    app.config.update(SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True, MAX_CONTENT_LENGTH=5 * 1024 * 1024)
+    if test_config is None:
+        app.config.update(Settings.from_env(instance_dir=app.instance_path).as_config(), DATABASE_POOL=True)
+    else:  # tests: the defaults, then what the test sets
+        app.config.update(Settings().as_config(), **test_config)
     app.config["MIGRATIONS_DIR"] = str(PROJECT_ROOT / "migrations")
 
     if app.config.get("TRUSTED_PROXIES"):
@@ -133,7 +105,8 @@ def create_app(test_config=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     # A served app keeps its connections in a pool: opening one per request costs more than
     # most requests do (and on SQLite, closing the last one checkpoints the WAL).
-    ledger.open_database(app.config["DATABASE_URL"], base_dir=PROJECT_ROOT, pool=app.config.get("DATABASE_POOL"))
+    ledger.open_database(app.config["DATABASE_URL"], base_dir=PROJECT_ROOT, pool=app.config.get("DATABASE_POOL"),
+                         key=app.config["LEDGER_KEY"])
     # peewee connects on the first query of a request; the connection is closed after it.
     app.teardown_appcontext(_close)
 
@@ -144,7 +117,7 @@ def create_app(test_config=None):
 
     app.extensions["linli.dialogue"] = Dialogue(
         str(PROJECT_ROOT / "translations"), region=app.config["DEFAULT_REGION"], timezone=app.config["TIMEZONE"],
-        code_secret=app.config["SECRET_KEY"], bot_username=app.config.get("TELEGRAM_BOT_USERNAME", ""),
+        code_secret=app.config["SECRET_KEY"], bot_username=app.config["TELEGRAM_BOT_USERNAME"],
     )
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,

@@ -52,7 +52,10 @@ def _size(count):
         count /= 1024
 
 
-APPEND_ONLY_TRIGGERS = {f"{table}_no_{action}" for table in ("entry", "transfer") for action in ("update", "delete")}
+def _append_only_triggers(tables):
+    """The triggers that keep the ledger's tables append-only (checkpoint: from the seals migration on)."""
+    return {f"{table}_no_{action}" for table in ("entry", "transfer", "checkpoint") if table in tables
+            for action in ("update", "delete")}
 
 
 def check_database_file(path):
@@ -64,19 +67,20 @@ def check_database_file(path):
     try:
         with database.connection_context():
             integrity = [row[0] for row in database.execute_sql("PRAGMA integrity_check")]
-            missing = LINLI_TABLES - set(database.get_tables())
+            tables = set(database.get_tables())
+            missing = LINLI_TABLES - tables
             if missing:
                 raise click.ClickException(f"{path} is not a Linli database: no {', '.join(sorted(missing))} table")
             triggers = {row[0] for row in database.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-            gone = APPEND_ONLY_TRIGGERS - triggers
+            gone = _append_only_triggers(tables) - triggers
             if gone:  # a ledger whose guards were taken away is no backup to trust
                 raise click.ClickException(f"{path}: the ledger's append-only triggers are missing "
                                            f"({', '.join(sorted(gone))})")
             report = None
             if integrity == ["ok"]:
-                models = [ledger.Account, ledger.Transfer, ledger.Entry]
+                models = [ledger.Account, ledger.Transfer, ledger.Entry, ledger.models.Checkpoint]
                 with database.bind_ctx(models, bind_refs=False, bind_backrefs=False):
-                    report = ledger.verify()
+                    report = ledger.verify(sealed="checkpoint" in tables)
     except peewee.DatabaseError as exc:
         raise click.ClickException(f"{path} is not a readable SQLite database: {exc}") from None
     return DatabaseCheck(os.path.getsize(path), integrity, report)

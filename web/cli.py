@@ -2,8 +2,6 @@
 
 import csv
 import getpass
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -17,12 +15,14 @@ from flask.cli import AppGroup, with_appcontext
 import ledger
 from botapp import android, sms
 from botapp.segments import segments
+from botapp.settings import ANDROID
 from community import Community, CommunityError, Resident, Staff, places, staffing
 from community.logins import unlock, unlock_address
 from community.notices import queue_reminders
 from community.people import create_staff, get_community, import_residents, read_resident_csv
 from community.rules import install_default_rules
-from ledger.checkpoints import make_checkpoint, verify_against
+from ledger.checkpoints import make_checkpoint, store_checkpoint, verify_against
+from ledger.keys import current_key
 
 from . import demo
 from .backup import backup, restore
@@ -36,9 +36,16 @@ def register(app):
         app.cli.add_command(command)
 
 
+SEALS_MIGRATION = "0015_entry_seals"
+
+
 def migrate_and_seed():
     """Migrate the schema and install the default point rules."""
     applied = ledger.migrate(current_app.config["MIGRATIONS_DIR"])
+    if SEALS_MIGRATION in applied and ledger.Entry.select().exists():
+        # Entries written before seals existed: a checkpoint stored now vouches for them.
+        store_checkpoint(current_key())
+        applied.append("(a stored checkpoint vouches for the entries written before seals)")
     install_default_rules()
     return applied
 
@@ -60,15 +67,6 @@ def ledger_group():
     """Inspect the points ledger."""
 
 
-def _ledger_key():
-    """The key checkpoints are signed with: LEDGER_KEY, else derived from SECRET_KEY; never stored
-    in the database."""
-    key = os.environ.get("LEDGER_KEY") or current_app.config.get("LEDGER_KEY")
-    if key:
-        return key.encode()
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), b"linli ledger checkpoint", hashlib.sha256).digest()
-
-
 @ledger_group.command("verify")
 @click.option("--against", "checkpoint_file", type=click.File("rb"), default=None,
               help="a checkpoint made earlier: prove nothing before it changed")
@@ -82,7 +80,7 @@ def ledger_verify(checkpoint_file):
                 kept = json.loads(checkpoint_file.read())
             except ValueError:
                 kept = None
-            problems += verify_against(kept, _ledger_key())
+            problems += verify_against(kept, current_key())
     for problem in problems:
         click.echo(problem, err=True)
     click.echo(report.summary() + (" · checkpoint ok" if checkpoint_file is not None and not problems else ""))
@@ -96,7 +94,7 @@ def ledger_verify(checkpoint_file):
 def ledger_checkpoint(out):
     """A signed summary of the ledger now: keep it outside the database, verify against it later."""
     with ledger.db.connection_context():
-        made = make_checkpoint(_ledger_key())
+        made = make_checkpoint(current_key())
     text = json.dumps(made, ensure_ascii=False, indent=1)
     if out is None:
         click.echo(text)
@@ -106,6 +104,29 @@ def ledger_checkpoint(out):
     out.write_text(text + "\n", encoding="utf-8")
     out.chmod(0o600)
     click.echo(f"checkpoint {out}: {len(made['accounts'])} accounts, {made['transfers']} transfers")
+
+
+@ledger_group.command("vouch")
+@click.option("--yes", is_flag=True, help="do not ask")
+def ledger_vouch(yes):
+    """After changing LEDGER_KEY: vouch for every entry so far with a checkpoint stored in the database.
+
+    Run `ledger verify` under the old key first; this trusts what is there now.
+    """
+    with ledger.db.connection_context():
+        report = ledger.verify()
+        others = [p for p in report.problems if "not sealed with the ledger key" not in p]
+        if others:
+            for problem in others:
+                click.echo(problem, err=True)
+            raise click.ClickException("the ledger has other problems; nothing was vouched for")
+        unsealed = len(report.problems)
+        if unsealed and not yes:
+            click.confirm(f"{unsealed} entries are not sealed with this key. Vouch for them?", abort=True)
+        with ledger.db.atomic():
+            made = store_checkpoint(current_key())
+    click.echo(f"stored a checkpoint of {len(made['accounts'])} accounts and {made['transfers']} transfers; "
+               "`ledger verify` now trusts the entries it covers")
 
 
 @click.command("create-staff")
@@ -318,7 +339,7 @@ def sms_gateway_group():
 
 def _phone_settings():
     config = current_app.config
-    missing = [name for name in sms.ANDROID if not config.get(name)]
+    missing = [name for name in ANDROID if not config.get(name)]
     if missing:
         raise click.ClickException(f"set {', '.join(missing)} first")
     return config["ANDROID_SMS_URL"], config["ANDROID_SMS_USERNAME"], config["ANDROID_SMS_PASSWORD"]

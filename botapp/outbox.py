@@ -7,6 +7,7 @@ Neither Telegram nor Twilio takes an idempotency key, so in that one case it may
 """
 
 import datetime
+import json
 import logging
 import re
 
@@ -86,22 +87,31 @@ def _mine(notice):
     return (Notice.id == notice.id) & (Notice.status == SENDING) & (Notice.attempts == notice.attempts)
 
 
+def _settle(notice, **fields):
+    """End the notice's life in the outbox: a one-time code it carried is no longer kept."""
+    params = kinds.notice_params(notice)
+    if "code" in params:
+        params["code"] = "******"
+    if "text" in params:
+        params["text"] = redacted(params["text"])
+    Notice.update(params=json.dumps(params, ensure_ascii=False), **fields).where(_mine(notice)).execute()
+
+
 def mark_sent(notice, channel, provider_id=""):
     """Record that the notice went out."""
-    Notice.update(status=Notice.SENT, channel=channel, provider_id=provider_id or "", sent_at=utcnow(),
-                  last_error="").where(_mine(notice)).execute()
+    _settle(notice, status=Notice.SENT, channel=channel, provider_id=provider_id or "", sent_at=utcnow(), last_error="")
 
 
 def mark_skipped(notice, why):
     """Record that the resident cannot be reached (no channel, opted out)."""
-    Notice.update(status=SKIPPED, last_error=why[:500]).where(_mine(notice)).execute()
+    _settle(notice, status=SKIPPED, last_error=why[:500])
 
 
 def mark_retry(notice, error, retry_after=None, now=None, max_attempts=MAX_ATTEMPTS):
     """Put the notice back with exponential backoff, or give up after `max_attempts` tries."""
     now = now or utcnow()
     if notice.attempts >= max_attempts:
-        Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(_mine(notice)).execute()
+        _settle(notice, status=Notice.FAILED, last_error=str(error)[:500])
         log.warning("notice %s failed for good after %d attempts", notice.id, notice.attempts)
         return
     delay = retry_after if retry_after is not None else min(3600, 15 * 2 ** (notice.attempts - 1))
@@ -111,7 +121,7 @@ def mark_retry(notice, error, retry_after=None, now=None, max_attempts=MAX_ATTEM
 
 def mark_failed(notice, error):
     """Give up on a notice the provider refused for good; staff see it as failed."""
-    Notice.update(status=Notice.FAILED, last_error=str(error)[:500]).where(_mine(notice)).execute()
+    _settle(notice, status=Notice.FAILED, last_error=str(error)[:500])
 
 
 def record_delivery_status(provider_id, status, error_code=""):
@@ -227,7 +237,7 @@ def reply_text(notice):
 
 def redacted(text):
     """A text with any one-time code (six digits, or a signed ten-character code) hidden, for logs."""
-    return re.sub(r"\b(\d{6}|[A-Z2-9]{10})\b", "******", text)
+    return re.sub(r"(?<!\d)\d{6}(?!\d)|(?<![A-Z0-9])[A-Z2-9]{10}(?![A-Z0-9])", "******", text)
 
 
 def sent_today(channel, now=None):

@@ -3,6 +3,10 @@
 A QR code is short uppercase ASCII (no 0, 1, I or O), signed with the server's secret so that
 a typo is caught before any lookup, and holds no personal data. Every code is single-use,
 expires after ten minutes, and asking again replaces the resident's previous code.
+
+The database keeps only a keyed hash of each code (under the ledger key, which never lives in
+the database), so someone who can read it cannot use a live code, nor try the million six-digit
+codes against it.
 """
 
 import datetime
@@ -14,6 +18,7 @@ import unicodedata
 from community.models import Resident
 from community.people import ensure_active
 from ledger import db
+from ledger.keys import current_key
 from ledger.models import utcnow
 
 from .errors import CodeExpired, CodeMalformed, CodeReplaced, CodeUnknown, CodeUsed, TooManyWrongDigits, WrongDigits
@@ -29,6 +34,11 @@ def signature(secret, body):
     """Two characters of the alphabet that only the server can compute for `body`."""
     digest = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
     return "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:SIGNATURE_LENGTH])
+
+
+def stored(kind, code):
+    """What the database keeps of a code: 16 hex digits of its HMAC under the ledger key."""
+    return hmac.new(current_key(), f"counter code:{kind}:{code}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def normalise(text):
@@ -51,7 +61,8 @@ def _issue(resident, kind, code, now):
             (CounterCode.resident == resident.id) & (CounterCode.kind == kind)
             & CounterCode.used_at.is_null() & CounterCode.replaced_at.is_null()
         ).execute()
-        return CounterCode.create(code=code, kind=kind, resident=resident, created_at=now, expires_at=now + LIFETIME)
+        return CounterCode.create(code=stored(kind, code), kind=kind, resident=resident, created_at=now,
+                                  expires_at=now + LIFETIME)
 
 
 def issue_qr_code(resident, secret, now=None, kind=CounterCode.QR):
@@ -89,7 +100,7 @@ def find_qr_code(text, secret, now=None, kind=CounterCode.QR):
     if (len(code) != RANDOM_LENGTH + SIGNATURE_LENGTH or any(ch not in ALPHABET for ch in code)
             or not hmac.compare_digest(sig, signature(secret, body))):
         raise CodeMalformed()
-    row = (CounterCode.select().where((CounterCode.code == code) & (CounterCode.kind == kind))
+    row = (CounterCode.select().where((CounterCode.code == stored(kind, code)) & (CounterCode.kind == kind))
            .order_by(CounterCode.id.desc()).first())
     if row is None:
         raise CodeUnknown()
@@ -108,6 +119,7 @@ def find_digit_code(resident, text, now=None):
         raise CodeUnknown()
     if row.failed_attempts >= MAX_FAILED_ATTEMPTS:
         raise TooManyWrongDigits()
+    digits = stored(CounterCode.DIGITS, digits)
     if not hmac.compare_digest(row.code, digits):
         if _an_earlier_code(resident, row, digits, now):
             raise CodeReplaced()  # asked twice by SMS: not a guess, and the counter says so
@@ -127,7 +139,7 @@ def find_digit_code(resident, text, now=None):
 
 
 def _an_earlier_code(resident, newest, digits, now):
-    """Tell whether `digits` is one of the resident's earlier codes that a newer one replaced
+    """Tell whether `digits` (as stored) is one of the resident's earlier codes that a newer one replaced
     while it was still valid."""
     earlier = CounterCode.select().where(
         (CounterCode.resident == resident.id) & (CounterCode.kind == CounterCode.DIGITS)

@@ -46,7 +46,7 @@ class CounterCode(BaseModel):
 
     QR, DIGITS, LINK = "qr", "digits", "link"
 
-    code = CharField(max_length=16)
+    code = CharField(max_length=16)  # codes.stored(kind, code): a keyed hash, never the code itself
     kind = CharField(max_length=8)
     resident = ForeignKeyField(Resident, backref="counter_codes")
     created_at = DateTimeField(default=utcnow)

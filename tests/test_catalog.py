@@ -1,6 +1,7 @@
 """The supermarket's goods, stock movements and one-time counter codes."""
 
 import datetime
+import re
 from pathlib import Path
 
 import community_factory as make
@@ -168,10 +169,13 @@ def test_shop_and_code_on_both_channels(shop):
     listing = dialogue.handle(SMS, resident.phone, "商品").full_text()
     assert "Cooking oil 10 points" in listing and "Soap 1.5 points" in listing
     reply = dialogue.handle(SMS, resident.phone, "兑换码")
-    digits = CounterCode.get((CounterCode.resident == resident.id) & (CounterCode.kind == "digits")).code
-    assert digits in reply.full_text() and reply.image is None and segments(reply.full_text()) <= 2
+    digits = re.search(r"\b\d{6}\b", reply.full_text()).group()
+    kept = CounterCode.get((CounterCode.resident == resident.id) & (CounterCode.kind == "digits")).code
+    assert kept == codes.stored("digits", digits) and digits not in kept  # only a keyed hash is kept
+    assert reply.image is None and segments(reply.full_text()) <= 2
     assert dialogue.handle(SMS, resident.phone, "REDEEM").image is None  # SMS gets digits, not a picture
     qr = dialogue.handle(TELEGRAM, "777", "REDEEM")
     assert qr.image.startswith(b"\x89PNG")
-    row = CounterCode.select().where(CounterCode.kind == "qr").get()
-    assert row.code in qr.full_text() and codes.find_qr_code(row.code, SECRET).resident_id == resident.id
+    shown = re.search(r"\b[A-Z2-9]{10}\b", qr.full_text()).group()
+    assert CounterCode.select().where(CounterCode.kind == "qr").get().code == codes.stored("qr", shown)
+    assert codes.find_qr_code(shown, SECRET).resident_id == resident.id

@@ -4,6 +4,7 @@ import asyncio
 import datetime
 import json
 import logging
+import re
 from pathlib import Path
 
 import community_factory as make
@@ -298,3 +299,22 @@ def test_a_stop_sent_before_registration_is_respected(world, dialogue):
     drain(sms_worker(dialogue, http))
     assert http.requests == []
     assert Notice.get(Notice.resident == resident.id).status == outbox.SKIPPED
+
+
+def test_a_sent_code_is_not_kept_in_the_database(world, dialogue):
+    """The six digits travel in the notice only until the SMS is handed over; the code itself is
+    kept as a keyed hash."""
+    from catalog import cards
+    from catalog.models import CounterCode
+
+    place, coordinator = world
+    resident = make.resident(place.north, "王阿姨")
+    card = cards.issue_card(coordinator, resident, "secret")
+    assert cards.send_card_code(make.clerk(place.north), card)
+    http = RecordingHttp()
+    assert drain(sms_worker(dialogue, http)) == 1
+    digits = re.search(r"(?<!\d)\d{6}(?!\d)", http.requests[0]["data"]["Body"]).group()
+    [notice] = Notice.select().where(Notice.kind == cards.COUNTER_CODE)
+    assert notice.status == Notice.SENT and digits not in notice.params and "******" in notice.params
+    assert all(digits not in row.code for row in CounterCode.select())
+    assert outbox.render(notice, resident, dialogue, "sms", redact=True)  # staff still see what was sent

@@ -5,6 +5,7 @@ The Telegram webhook's secret token (wrong or missing: refused) is tested with P
 server in tests/test_telegram.py (test_webhook_mode_checks_telegrams_secret_token).
 """
 
+import asyncio
 import datetime
 import itertools
 import json
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from flask import request
+from logcheck import log_lines, phone_in
 from racing import race
 from twilio.request_validator import RequestValidator
 from webforms import Browser, find_form
@@ -27,11 +29,12 @@ from werkzeug.serving import make_server
 
 import ledger
 from botapp.models import Inbound
-from catalog import codes
+from botapp.worker import Worker
+from catalog import cards, codes
 from catalog.checkout import checkout
 from catalog.goods import create_goods, receive_stock
 from catalog.models import CounterCode
-from community import Activity, AuditEvent, Resident, Signup, Staff, people, places
+from community import Activity, AuditEvent, Notice, Resident, Signup, Staff, people, places
 from community import logins as throttle
 from community.awards import confirm_participation, report_deed
 from community.errors import BadCredentials, TooManyLogins
@@ -385,7 +388,7 @@ def test_a_replayed_sms_is_answered_once(sms_app, sms_resident):
     assert reply_of(first) == reply_of(again)
     digits = re.search(r"\b\d{6}\b", reply_of(first)).group()
     live = CounterCode.select().where(CounterCode.resident == sms_resident.id)
-    assert live.count() == 1 and live.get().code == digits and live.get().replaced_at is None
+    assert live.count() == 1 and live.get().code == codes.stored("digits", digits) and live.get().replaced_at is None
     assert Inbound.select().count() == 1
 
 
@@ -399,11 +402,6 @@ def test_an_sms_without_a_message_sid_is_refused(sms_app, sms_resident):
 
 
 # --- the logs ----------------------------------------------------------------------------------
-
-#: Not the app's lines: the test's own HTTP client, and peewee's SQL trace, which writes every
-#: query's parameters (phone numbers, codes, password hashes) by design and only at DEBUG.
-NOT_THE_APPS = ("httpx", "httpcore", "peewee")
-
 
 class LiveServer:
     """The app served by werkzeug in a thread, so that the real request log is written; like
@@ -456,37 +454,6 @@ class LiveServer:
                                     headers={"X-Twilio-Signature": signature(BASE + "/sms/inbound", form)})
         assert response.status_code == 200
         return reply_of(response) or ""
-
-
-@pytest.fixture
-def every_logger_at_debug(caplog):
-    """caplog at DEBUG on the root and on every logger that has a level of its own."""
-    caplog.set_level(logging.DEBUG)
-    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
-    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
-    for logger, _level in levels:
-        logger.setLevel(logging.DEBUG)
-    yield caplog
-    for logger, level in levels:
-        logger.setLevel(level)
-
-
-def log_lines(caplog, skip=NOT_THE_APPS):
-    lines = []
-    for record in caplog.records:
-        if record.name.split(".")[0] in skip:
-            continue
-        text = record.getMessage()
-        if record.exc_info:
-            text += logging.Formatter().formatException(record.exc_info)
-        lines.append(f"{record.name}: {text}")
-    return lines
-
-
-def phone_in(line, national=NATIONAL):
-    """A full phone number in a line, also when written with spaces, dashes or URL-encoded."""
-    joined = re.sub(r"(?<=\d)(?:[\s+\-.]|%20|%2B|%2b)+(?=\d)", "", line)
-    return national in joined
 
 
 def test_no_log_line_carries_a_phone_number_or_a_code(sms_app, every_logger_at_debug):
@@ -778,3 +745,18 @@ def test_an_operator_unlocks_a_locked_out_username(app, client, runner, staff_us
     assert attempt(client, "boss", make.PASSWORD).status_code == 302
     assert AuditEvent.select().where(AuditEvent.action == "login.unlock").count() == 1
     assert "was not locked out" in runner.invoke(args=["unlock", "boss"]).output
+
+
+def test_a_card_code_sent_while_no_sms_provider_is_set_is_not_logged(app, every_logger_at_debug):
+    """Development and first days: notices go to the log channel, and a code must not."""
+    with app.app_context():
+        place = make.build_place()
+        boss = make.coordinator(place.north)
+        resident = make.resident(place.north, "林阿姨", phone_number=PHONE)
+        assert cards.send_card_code(make.clerk(place.north), cards.issue_card(boss, resident, "k"))
+        [notice] = Notice.select().where(Notice.kind == cards.COUNTER_CODE)
+        code = json.loads(notice.params)["code"]
+        asyncio.run(Worker(app.extensions["linli.dialogue"]).drain_once())
+    lines = log_lines(every_logger_at_debug)
+    assert any("log (channel not configured)" in line and "******" in line for line in lines)
+    assert [line for line in lines if phone_in(line) or code in line] == []

@@ -17,15 +17,16 @@ from catalog.codes import LIFETIME, consume, find_qr_code, issue_digit_code, iss
 from catalog.goods import goods_for
 from catalog.models import CounterCode
 from catalog.reports import done_on, what_for
-from community import CommunityError, Resident
+from community import CommunityError, Resident, contacts
 from community import activities as act
 from community.errors import ActivityNotFound, ResidentClosed
 from community.people import communities, find_resident, register_resident, rename_self
 from ledger import db
 from ledger.models import to_local, utcnow
 
+from .channels import capabilities
 from .grammar import clean, name_from, number, understand
-from .models import Conversation
+from .models import Conversation, carry_over_stop
 from .qr import qr_png
 from .segments import fits
 
@@ -34,7 +35,7 @@ def _l(msgid):
     """Mark a message for the catalogue; it is translated where it is shown."""
     return msgid
 
-SMS, TELEGRAM = "sms", "telegram"
+SMS, TELEGRAM = contacts.SMS, contacts.TELEGRAM
 LANGUAGES = ("zh_Hans", "en")
 HISTORY_LINES = 5
 HISTORY_PAGES = 4  # 更多 pages back through the passbook, five lines a page, up to 20 lines
@@ -168,8 +169,15 @@ class Dialogue:
 
     def opted_out_number(self, phone):
         """Tell whether this number said STOP (or staff recorded that it did)."""
-        resident = self.resident_for(SMS, phone)
-        return self.conversation(SMS, phone).opted_out or bool(resident and resident.sms_opt_out)
+        return self.said_stop(SMS, phone, self.resident_for(SMS, phone))
+
+    def said_stop(self, channel, address, resident):
+        """A resident's contact on the channel says STOP; a number not registered yet keeps it on
+        its conversation (and registering carries it over)."""
+        if resident is not None:
+            carry_over_stop(resident)
+            return contacts.opted_out(resident, channel)
+        return self.conversation(channel, address).opted_out
 
     def resident_for(self, channel, address):
         if channel == SMS:
@@ -187,7 +195,7 @@ class Dialogue:
         ("*", "cancel"): "cancel", ("*", "mine"): "mine", ("*", "here"): "here",
         ("*", "balance"): "balance", ("*", "history"): "history", ("*", "shop"): "shop",
         ("*", "code"): "code", ("*", "redeem"): "redeem", ("*", "telegram"): "telegram",
-        ("*", "language"): "language", ("*", "rename"): "rename",
+        ("*", "language"): "language", ("*", "rename"): "rename", ("*", "quiet"): "quiet", ("*", "loud"): "loud",
         ("awaiting_join", "choice"): "join", ("awaiting_join", None): "join",
         ("awaiting_cancel", "choice"): "cancel", ("awaiting_cancel", None): "cancel",
         ("confirm_cancel", "yes"): "cancel_confirmed", ("confirm_cancel", "no"): "cancel_kept",
@@ -209,16 +217,18 @@ class Dialogue:
 
         # Opting out and back in come before everything else, in any state.
         if intent == "stop":
-            return self.stop(conversation, resident, language)
+            return self.stop(channel, conversation, resident, language)
         if intent == "start":
-            return self.start(conversation, resident, language)
-        if channel == SMS and (conversation.opted_out or (resident and resident.sms_opt_out)):
+            return self.start(channel, conversation, resident, language)
+        if channel == SMS and self.said_stop(channel, address, resident):
             return self.opted_out(conversation, language, now)
+        if resident is not None:
+            contacts.mark_verified(resident, channel)
         closed = resident is not None and resident.status == Resident.CLOSED
         if intent == "more" and not closed:  # what did not fit, in any state (registration too)
             return self.more(conversation, language)
         reply = self.answer(channel, address, conversation, resident, intent, argument, cleaned, now)
-        return self.page(reply, conversation) if channel == SMS else reply
+        return self.page(reply, conversation) if capabilities(channel).segment_budget else reply
 
     def answer(self, channel, address, conversation, resident, intent, argument, cleaned, now):
         """The reply to one message, before SMS paging."""
@@ -237,7 +247,7 @@ class Dialogue:
             intent = "yes" if argument == "1" else "no"
         if intent == "choice" and argument == "0":
             intent = "menu"
-        if channel == SMS and intent == "redeem":
+        if intent == "redeem" and not capabilities(channel).images:
             intent = "code"  # a QR image cannot travel by SMS: six digits instead
         turn = self.TURNS.get((state, intent)) or self.TURNS.get(("*", intent)) or "unknown"
         if state:
@@ -300,20 +310,35 @@ class Dialogue:
 
     # --- opting out, language ---------------------------------------------------------------
 
-    def stop(self, conversation, resident, language):
+    def stop(self, channel, conversation, resident, language):
+        """STOP ends every notice on this channel (an SMS STOP, SMS; a Telegram one, Telegram)."""
         _ = self.gettext(language)
         self.remember(conversation, opted_out=True)
         if resident is not None:
-            Resident.update(sms_opt_out=True).where(Resident.id == resident.id).execute()
+            contacts.set_opted_out(resident, channel, True)
+        if channel == TELEGRAM:
+            return Reply(_("You will get no more notices here. Send START to get them again."), language=language)
         return Reply(_("You will get no more SMS from Linli. Reply START to subscribe again."),
                      language=language)
 
-    def start(self, conversation, resident, language):
+    def start(self, channel, conversation, resident, language):
         _ = self.gettext(language)
         self.remember(conversation, opted_out=False)
         if resident is not None:
-            Resident.update(sms_opt_out=False).where(Resident.id == resident.id).execute()
+            contacts.set_opted_out(resident, channel, False)
         return Reply(_("Subscribed again. Reply 0 for the menu."), language=language)
+
+    def do_quiet(self, resident, argument, now, conversation):
+        """退订通知: no more announcements; receipts, codes and reminders still come."""
+        contacts.set_announcements(resident, False)
+        _ = self.gettext(resident.language)
+        return Reply(_("You will get no more announcements. Points, codes and reminders still come. "
+                       "Reply NEWS to get them again."), language=resident.language)
+
+    def do_loud(self, resident, argument, now, conversation):
+        contacts.set_announcements(resident, True)
+        _ = self.gettext(resident.language)
+        return Reply(_("You will get the community's announcements again."), language=resident.language)
 
     def opted_out(self, conversation, language, now):
         """An opted-out number that writes hears once a day how to come back; otherwise nothing."""
@@ -435,8 +460,9 @@ class Dialogue:
         except CommunityError as exc:
             self.remember(conversation, state="", data="{}")
             return Reply(self.error(exc, language), language=language)
-        if conversation.opted_out:
-            Resident.update(sms_opt_out=True).where(Resident.id == resident.id).execute()
+        if conversation.opted_out:  # said STOP before registering
+            contacts.set_opted_out(resident, channel, True)
+        contacts.mark_verified(resident, channel)
         self.remember(conversation, state="", data="{}")
         welcome = _("Welcome, %(name)s! You are registered with %(community)s.", name=short(resident.display_name),
                     community=short(community.name(language)))
@@ -473,6 +499,7 @@ class Dialogue:
         Resident.update(telegram_id=int(telegram_id)).where(
             (Resident.id == resident.id) & Resident.telegram_id.is_null()
         ).execute()
+        contacts.mark_verified(resident, TELEGRAM)
         self.remember(conversation, state="", data="{}")
         _ = self.gettext(resident.language)
         return Reply(_("Linked! Welcome, %(name)s. Reply HELP for what you can do.",
@@ -759,6 +786,7 @@ class Dialogue:
             Resident.update(telegram_id=int(telegram_id)).where(
                 (Resident.id == resident.id) & Resident.telegram_id.is_null()
             ).execute()
+            contacts.mark_verified(resident, TELEGRAM)
         return Reply(_("Linked! Welcome, %(name)s. Reply HELP for what you can do.",
                        name=short(resident.display_name)), language=resident.language)
 

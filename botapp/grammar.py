@@ -29,6 +29,9 @@ INTENTS = (
     Intent("stop", ("STOP", "UNSUBSCRIBE"), ("退订", "取消订阅", "不要再发", "别再发", "不要发了", "拒收"),
            alone=("TD", "T")),
     Intent("start", ("START", "SUBSCRIBE"), ("订阅", "重新订阅", "恢复订阅")),
+    # Announcements only: receipts, codes and reminders still come.
+    Intent("quiet", ("QUIET",), ("退订通知", "不要通知", "不要广告", "退订公告", "不收通知")),
+    Intent("loud", ("NEWS",), ("订阅通知", "恢复通知", "要通知")),
     Intent("menu", ("MENU",), ("菜单", "主菜单", "目录")),
     Intent("help", ("HELP",), ("帮助", "人工", "客服", "怎么用", "电话"), alone=("?",)),
     Intent("balance", ("BAL", "BALANCE", "POINTS"),

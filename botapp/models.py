@@ -4,7 +4,8 @@ import datetime
 
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from community.models import Staff
+from community import contacts
+from community.models import Contact, Staff
 from ledger.models import BaseModel, utcnow
 
 
@@ -21,6 +22,14 @@ class Conversation(BaseModel):
 
     class Meta:
         indexes = ((("channel", "address"), True),)
+
+
+def carry_over_stop(resident):
+    """A STOP the resident's number sent before staff registered it becomes their SMS contact's."""
+    if resident.phone and Conversation.select().where(
+            (Conversation.channel == Contact.SMS) & (Conversation.address == resident.phone)
+            & Conversation.opted_out).exists() and not contacts.opted_out(resident, Contact.SMS):
+        contacts.set_opted_out(resident, Contact.SMS, True)
 
 
 class Inbound(BaseModel):

@@ -9,7 +9,6 @@ Neither Telegram nor Twilio takes an idempotency key, so in that one case it may
 import datetime
 import json
 import logging
-import re
 
 from peewee import fn
 
@@ -17,18 +16,16 @@ import ledger
 from catalog import cards, checkout
 from community import Notice, Resident
 from community import notices as kinds
-from community.people import mask_phone
 from ledger import db
 from ledger.models import utcnow
 
-from .dialogue import SMS, TELEGRAM, short, truncate
-from .models import Conversation
+from .channels import capabilities, redacted
+from .dialogue import short, truncate
 from .segments import fits
 
 log = logging.getLogger(__name__)
 
 SENDING, SKIPPED = "sending", "skipped"
-LOG = "log"
 LEASE = datetime.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 
@@ -181,39 +178,21 @@ def render(notice, resident, dialogue, channel, redact=False):
                                          "%(balance)s.", points=points, reason=reason, balance=balance),
     }
     # SMS names its sender, as Chinese SMS do: 【东梅社区】
-    sender = _("[%(community)s] ", community=short(community.name(resident.language), 8)) if channel == SMS else ""
+    budget = capabilities(channel).segment_budget
+    sender = _("[%(community)s] ", community=short(community.name(resident.language), 8)) if budget else ""
     make = templates.get(notice.kind)
     if make is None:
         return sender + _("You have a new message from your community.")
     text = sender + make(title)
-    if channel == SMS:
+    if budget:
         # Shorten the quoted title first, one character at a time (bounded), then the whole text.
         for keep in range(len(title) - 1, -1, -1):
-            if fits(text):
+            if fits(text, budget):
                 break
             text = sender + make(title[:keep] + "…")
-        if not fits(text):
+        if not fits(text, budget):
             text = truncate(text)
     return text
-
-
-def sms_opted_out(resident):
-    """The resident's own STOP (by SMS, even before staff registered them) or staff's record of it."""
-    said_stop = Conversation.select().where(
-        (Conversation.channel == SMS) & (Conversation.address == resident.phone) & Conversation.opted_out
-    ).exists()
-    return resident.sms_opt_out or said_stop
-
-
-def choose_channel(resident, telegram_ready, sms_ready):
-    """Telegram if linked, else SMS unless opted out; `None` when the resident cannot be reached."""
-    if resident.telegram_id and telegram_ready:
-        return TELEGRAM
-    if resident.phone and not sms_opted_out(resident):
-        return SMS if sms_ready else LOG
-    if resident.telegram_id:
-        return LOG
-    return None
 
 
 def recent_notices(resident, limit=10):
@@ -225,19 +204,9 @@ def resident_of(notice):
     return Resident.get_by_id(notice.resident_id)
 
 
-def log_line(phone, channel, text):
-    """What the log says of a notice: never a full phone number."""
-    return f"notice to {mask_phone(phone) or 'telegram user'} via {channel}: {text}"
-
-
 def reply_text(notice):
     """The text of a queued reply."""
     return kinds.notice_params(notice).get("text", "")
-
-
-def redacted(text):
-    """A text with any one-time code (six digits, or a signed ten-character code) hidden, for logs."""
-    return re.sub(r"(?<!\d)\d{6}(?!\d)|(?<![A-Z0-9])[A-Z2-9]{10}(?![A-Z0-9])", "******", text)
 
 
 def sent_today(channel, now=None):

@@ -33,7 +33,7 @@ BURST_WINDOW = datetime.timedelta(minutes=1)
 DAILY_SEGMENTS = 100  # reply segments one number may cost in a day
 DAY = datetime.timedelta(days=1)
 #: Intents that are carried out whatever the limits say.
-ALWAYS = ("stop", "start", "cancel", "code", "here")
+ALWAYS = ("stop", "start", "quiet", "loud", "cancel", "code", "here")
 
 
 def fold(cleaned):

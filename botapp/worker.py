@@ -7,6 +7,7 @@ exponential backoff; after MAX_ATTEMPTS tries the notice is marked failed for st
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import logging
 import sys
@@ -20,12 +21,14 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 import ledger
+from community import contacts, notices
 from community.notices import REPLY, queue_reminders
 from ledger import db
 
 from . import android, outbox
+from .channels import CAPABILITIES, LogChannel
 from .dialogue import SMS, TELEGRAM, Dialogue
-from .models import forget_old_inbound
+from .models import carry_over_stop, forget_old_inbound
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,8 @@ class Pacer:
 class TelegramSender:
     """Sends through PTB's Bot."""
 
+    name, capabilities, daily_limit = TELEGRAM, CAPABILITIES[TELEGRAM], 0
+
     def __init__(self, bot):
         self.bot = bot
         self.pacer = Pacer(rate=30, per_key=1.0)
@@ -75,7 +80,9 @@ class TelegramSender:
 
 
 class SmsSender:
-    """Sends through the twilio Client."""
+    """Sends through the twilio Client (whose webhook answers inline with TwiML)."""
+
+    name, capabilities = SMS, CAPABILITIES[SMS]
 
     def __init__(self, client, from_number, status_callback=None, rate=1.0, daily_limit=0):
         self.client = client
@@ -101,7 +108,10 @@ class SmsSender:
 
 
 class AndroidSender:
-    """The worker's SMS sender through the office phone."""
+    """The worker's SMS sender through the office phone: its webhook has no inline reply, so the
+    dialogue's answers are queued in the outbox."""
+
+    name, capabilities = SMS, dataclasses.replace(CAPABILITIES[SMS], inline_replies=False)
 
     def __init__(self, url, username, password, rate=1.0, daily_limit=0):
         self.api = android.gateway(url, username, password)
@@ -135,6 +145,9 @@ class Worker:
         self.telegram = telegram
         self.sms = sms
         self.batch = batch
+        #: The channels set up here, by name (community.contacts picks among them); the log takes the rest.
+        self.channels = {sender.name: sender for sender in (telegram, sms) if sender is not None}
+        self.log = LogChannel()
 
     async def _db(self, function, *args, **kwargs):
         def work():
@@ -176,35 +189,25 @@ class Worker:
         if notice.kind == REPLY:
             return await self._reply(notice)
         resident = await self._db(outbox.resident_of, notice)
-        channel = await self._db(outbox.choose_channel, resident, self.telegram is not None, self.sms is not None)
+        await self._db(carry_over_stop, resident)
+        channel = await self._db(contacts.reach, resident, notices.purpose(notice), list(self.channels))
         if channel is None:
-            await self._db(outbox.mark_skipped, notice, "no channel: opted out of SMS and no Telegram")
+            await self._db(outbox.mark_skipped, notice, "no channel: opted out, or no number and no Telegram")
             return
-        text = await self._db(outbox.render, notice, resident, self.dialogue,
-                              SMS if channel != TELEGRAM else TELEGRAM)
-        if channel == outbox.LOG:
-            shown = await self._db(outbox.render, notice, resident, self.dialogue, SMS, True)
-            log.info(outbox.log_line(resident.phone, "log (channel not configured)", shown))
-            await self._db(outbox.mark_sent, notice, outbox.LOG)
-            return
-        if channel == TELEGRAM:
-            await self._send(notice, self.telegram, TELEGRAM, resident.telegram_id, text)
+        text = await self._db(outbox.render, notice, resident, self.dialogue, channel)
+        if channel == contacts.LOG:
+            await self._send(notice, self.log, resident.phone or "", text)
         else:
-            await self._send(notice, self.sms, SMS, resident.phone, text)
+            await self._send(notice, self.channels[channel], contacts.address(resident, channel), text)
 
     async def _reply(self, notice):
         """The dialogue's answer to an SMS, to the number it answers (queued by providers that take
         no inline reply)."""
-        text = outbox.reply_text(notice)
-        if self.sms is None:
-            log.info(outbox.log_line(notice.address, "log (channel not configured)", outbox.redacted(text)))
-            await self._db(outbox.mark_sent, notice, outbox.LOG)
-            return
-        await self._send(notice, self.sms, SMS, notice.address, text)
+        await self._send(notice, self.channels.get(SMS, self.log), notice.address, outbox.reply_text(notice))
 
-    async def _send(self, notice, sender, channel, to, text):
-        if channel == SMS and getattr(sender, "daily_limit", 0):
-            sent = await self._db(outbox.sent_today, SMS)
+    async def _send(self, notice, sender, to, text):
+        if sender.daily_limit:
+            sent = await self._db(outbox.sent_today, sender.name)
             if sent >= sender.daily_limit:  # carriers throttle personal SIMs: hold, never drop
                 await self._db(outbox.mark_held, notice, "the daily SMS limit is reached")
                 return
@@ -217,7 +220,7 @@ class Worker:
             log.warning("notice %s: %s", notice.id, exc)
             await self._db(outbox.mark_failed, notice, exc)
         else:
-            await self._db(outbox.mark_sent, notice, channel, provider_id)
+            await self._db(outbox.mark_sent, notice, sender.name, provider_id)
 
     async def run(self, idle=1.0, stop=None, reminders_every=300):
         """Drain until `stop` is set, sleeping `idle` seconds when there is nothing to send.

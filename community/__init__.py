@@ -7,7 +7,7 @@ own their transactions, write their audit events and notices in the same transac
 change, and raise the named errors in `community.errors`.
 """
 
-from . import activities, audit, awards, notices, people, rules
+from . import activities, audit, awards, contacts, notices, people, rules
 from .errors import CommunityError
 from .models import (
     MODELS,
@@ -15,6 +15,7 @@ from .models import (
     AuditEvent,
     Community,
     Confirmation,
+    Contact,
     Notice,
     PointRule,
     Resident,
@@ -23,7 +24,7 @@ from .models import (
 )
 
 __all__ = [
-    "MODELS", "Activity", "AuditEvent", "Community", "CommunityError", "Confirmation", "Notice",
-    "PointRule", "Resident", "Signup", "Staff", "activities", "audit", "awards", "notices",
+    "MODELS", "Activity", "AuditEvent", "Community", "CommunityError", "Contact", "Confirmation", "Notice",
+    "PointRule", "Resident", "Signup", "Staff", "activities", "audit", "awards", "contacts", "notices",
     "people", "rules",
 ]

@@ -48,12 +48,30 @@ class Resident(BaseModel):
     phone = CharField(max_length=20, null=True, unique=True)
     telegram_id = BigIntegerField(null=True, unique=True)
     language = CharField(max_length=8, default="zh_Hans")
-    sms_opt_out = BooleanField(default=False)
     status = CharField(max_length=12, default=ACTIVE)
     grid_label = CharField(max_length=40, default="")
     unit_label = CharField(max_length=40, default="")
     account = ForeignKeyField(Account, unique=True)
     created_at = DateTimeField(default=utcnow)
+
+
+class Contact(BaseModel):
+    """How a resident wants to hear from us on one channel (community.contacts). The address is the
+    resident's own (`phone`, `telegram_id`); no row means the defaults: reachable, announcements
+    on, not yet verified."""
+
+    SMS, TELEGRAM = "sms", "telegram"
+    CHANNELS = (TELEGRAM, SMS)  # the order notices try them in
+
+    resident = ForeignKeyField(Resident, backref="contacts")
+    channel = CharField(max_length=12)
+    opted_out = BooleanField(default=False)  # STOP on this channel: no notices on it at all
+    no_announcements = BooleanField(default=False)  # 退订通知: receipts and reminders only
+    verified = BooleanField(default=False)  # the resident has written to us from this address
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("resident", "channel"), True),)
 
 
 class Staff(BaseModel):
@@ -238,5 +256,5 @@ class FormSubmission(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-MODELS = [Community, Resident, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice, AuditEvent,
-          LoginFailure, LoginLockout, FormSubmission]
+MODELS = [Community, Resident, Contact, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice,
+          AuditEvent, LoginFailure, LoginLockout, FormSubmission]

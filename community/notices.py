@@ -8,6 +8,7 @@ from peewee import IntegrityError
 from ledger import db
 from ledger.models import utcnow
 
+from . import contacts
 from .audit import record
 from .errors import InvalidInput
 from .models import Activity, Notice, Resident, Signup, Staff
@@ -95,15 +96,9 @@ ANNOUNCEMENT = "announcement"
 MAX_ANNOUNCEMENT = 300
 
 
-def announcement_audience(community):
-    """Active residents of a community who can be reached (opted-out SMS users need Telegram)."""
-    return list(
-        Resident.select().where(
-            (Resident.community == community)
-            & (Resident.status != Resident.CLOSED)
-            & (Resident.telegram_id.is_null(False) | (~Resident.sms_opt_out & Resident.phone.is_null(False)))
-        )
-    )
+def purpose(notice):
+    """What a notice is for, as community.contacts counts it."""
+    return contacts.ANNOUNCEMENTS if notice.kind == ANNOUNCEMENT else contacts.SERVICE
 
 
 def announce(staff, community, text):
@@ -112,7 +107,7 @@ def announce(staff, community, text):
     text = " ".join((text or "").split())
     if not text or len(text) > MAX_ANNOUNCEMENT or not text.isprintable():
         raise InvalidInput(f"an announcement is 1 to {MAX_ANNOUNCEMENT} printable characters")
-    audience = announcement_audience(community)
+    audience = contacts.audience(community, contacts.ANNOUNCEMENTS)
     with db.atomic():
         for resident in audience:
             queue_notice(ANNOUNCEMENT, resident, text=text)

@@ -16,6 +16,7 @@ from pypinyin import lazy_pinyin
 import ledger
 from ledger import Account, db
 
+from . import contacts
 from .audit import record
 from .errors import (
     BadCredentials,
@@ -382,13 +383,15 @@ def update_resident(staff, resident, **changes):
     for label in ("grid_label", "unit_label"):
         if label in changes:
             values[label] = _clean_label(changes.pop(label))
-    if "sms_opt_out" in changes:
-        values["sms_opt_out"] = bool(changes.pop("sms_opt_out"))
+    sms_opt_out = changes.pop("sms_opt_out", None)
     if changes:
         raise InvalidInput(f"cannot change {', '.join(sorted(changes))}")
     try:
         with db.atomic():
             Resident.update(**values).where(Resident.id == resident.id).execute()
+            if sms_opt_out is not None and bool(sms_opt_out) != contacts.opted_out(resident, contacts.SMS):
+                contacts.set_opted_out(resident, contacts.SMS, sms_opt_out)
+                values["sms_opt_out"] = bool(sms_opt_out)
             record(staff, "resident.edit", f"resident:{resident.id}", sorted(values),
                    community=resident.community)
     except IntegrityError:

@@ -14,7 +14,7 @@ import ledger
 from botapp.dialogue import Dialogue
 from botapp.worker import SmsSender, Worker
 from catalog.models import CounterCode
-from community import Notice, Resident, Signup
+from community import Notice, Resident, Signup, contacts
 from community.awards import confirm_participation, report_deed
 from community.notices import ANNOUNCEMENT
 from web import create_app
@@ -124,7 +124,7 @@ def test_an_announcement_shows_its_cost_then_reaches_every_reachable_resident(cl
         make.coordinator(place.north, username="ann-coord")
         reachable = [make.resident(place.north) for _ in range(3)]
         opted_out = make.resident(place.north)
-        Resident.update(sms_opt_out=True).where(Resident.id == opted_out.id).execute()
+        contacts.set_opted_out(opted_out, contacts.SMS)
         elsewhere = make.resident(place.south)
     browser = Browser(client)
     browser.login("ann-coord")

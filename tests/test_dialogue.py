@@ -20,7 +20,7 @@ from botapp.segments import segments
 from catalog.checkout import checkout
 from catalog.codes import find_digit_code, issue_digit_code
 from catalog.goods import create_goods, receive_stock
-from community import Resident, Signup
+from community import Contact, Resident, Signup, contacts
 from community.awards import confirm_participation, report_deed
 from community.models import Activity, CheckInFailure, Community
 from community.people import close_resident, create_community
@@ -440,7 +440,7 @@ def test_stop_silences_sms_until_start(world, dialogue, stop, start):
     activity = make.activity(coordinator, place.north)
     talk = Talk(dialogue, SMS, PHONE, resident)
     assert talk(stop).full_text() == talk._("You will get no more SMS from Linli. Reply START to subscribe again.")
-    assert talk.fresh().sms_opt_out
+    assert contacts.opted_out(resident, SMS)
     told = talk("BAL")  # once a day, how to come back
     assert told.full_text() == talk._("You have unsubscribed from Linli SMS. Reply START to subscribe again.")
     for text in ("BAL", "HELP", "帮助", "LIST", "MORE", f"JOIN {activity.code}", "hello", "LANG EN", "中文", ""):
@@ -451,17 +451,39 @@ def test_stop_silences_sms_until_start(world, dialogue, stop, start):
     assert not Signup.select().exists()  # nothing happened while silent
     assert talk.fresh().language == "zh_Hans"
     assert talk(start).full_text() == talk._("Subscribed again. Reply 0 for the menu.")
-    assert not talk.fresh().sms_opt_out
+    assert not contacts.opted_out(resident, SMS)
     assert talk("BAL").full_text() == talk._("Your balance: %(points)s points.", points="0")
 
 
-def test_stop_on_telegram_stops_sms_but_telegram_still_answers(world, dialogue):
-    place, _coordinator = world
-    resident = make.resident(place.north, telegram_id=TELEGRAM_ID)
+def test_stop_on_telegram_stops_telegram_notices_not_sms_and_telegram_still_answers(world, dialogue):
+    place, coordinator = world
+    resident = make.resident(place.north, phone_number=PHONE, telegram_id=TELEGRAM_ID)
     talk = Talk(dialogue, TELEGRAM, str(TELEGRAM_ID), resident)
-    talk("STOP")
-    assert talk.fresh().sms_opt_out
+    assert talk("STOP").full_text() == talk._("You will get no more notices here. Send START to get them again.")
+    assert contacts.opted_out(resident, TELEGRAM) and not contacts.opted_out(resident, SMS)
+    assert contacts.reach(resident, contacts.SERVICE, ready=[TELEGRAM, SMS]) == SMS
     assert talk("BAL").full_text() == talk._("Your balance: %(points)s points.", points="0")
+    assert Talk(dialogue, SMS, PHONE, resident)("余额").full_text() == talk._("Your balance: %(points)s points.",
+                                                                              points="0")
+    talk("START")
+    assert contacts.reach(resident, contacts.SERVICE, ready=[TELEGRAM, SMS]) == TELEGRAM
+
+
+@pytest.mark.parametrize("quiet", ["退订通知", "不要通知了", "quiet"])
+def test_unsubscribing_from_announcements_keeps_receipts_and_reminders(world, dialogue, quiet):
+    place, coordinator = world
+    resident = make.resident(place.north, phone_number=PHONE)
+    talk = Talk(dialogue, SMS, PHONE, resident)
+    said = talk(quiet).full_text()
+    assert said == talk._("You will get no more announcements. Points, codes and reminders still come. "
+                          "Reply NEWS to get them again.")
+    assert segments(said) == 1
+    assert contacts.reach(resident, contacts.ANNOUNCEMENTS, ready=[SMS]) is None
+    assert contacts.reach(resident, contacts.SERVICE, ready=[SMS]) == SMS
+    assert resident.id not in [r.id for r in contacts.audience(place.north)]
+    assert talk("BAL").full_text() == talk._("Your balance: %(points)s points.", points="0")  # not silenced
+    talk("订阅通知")
+    assert contacts.reach(resident, contacts.ANNOUNCEMENTS, ready=[SMS]) == SMS
 
 
 # --- paging on SMS ------------------------------------------------------------------------
@@ -683,7 +705,8 @@ def regulars(world):
 
 def reset(regulars, language):
     ids = [r.id for r in regulars.values()]
-    Resident.update(sms_opt_out=False, language=language).where(Resident.id.in_(ids)).execute()
+    Resident.update(language=language).where(Resident.id.in_(ids)).execute()
+    Contact.update(opted_out=False).execute()
     Conversation.update(opted_out=False, state="", data="{}").execute()
 
 

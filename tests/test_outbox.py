@@ -20,7 +20,7 @@ from botapp.dialogue import Dialogue
 from botapp.models import Inbound, forget_old_inbound
 from botapp.segments import segments
 from botapp.worker import Pacer, SmsSender, TelegramSender, Worker
-from community import Community, Notice, Resident
+from community import Community, Notice, Resident, contacts
 from community import notices as kinds
 from community.awards import confirm_participation, reject_participation, report_deed, reverse_award
 from ledger.models import utcnow
@@ -123,13 +123,13 @@ def test_unconfigured_channels_go_to_the_log_with_a_masked_number(world, dialogu
     with caplog.at_level(logging.INFO, logger="botapp.worker"):
         drain(Worker(dialogue))
     notice = Notice.get(Notice.resident == resident.id)
-    assert (notice.status, notice.channel) == (Notice.SENT, outbox.LOG)
+    assert (notice.status, notice.channel) == (Notice.SENT, contacts.LOG)
     assert "****" in caplog.text and resident.phone not in caplog.text
 
 
 def test_opted_out_residents_without_telegram_are_skipped(world, dialogue):
     resident = confirmed_resident(world)
-    Resident.update(sms_opt_out=True).where(Resident.id == resident.id).execute()
+    contacts.set_opted_out(resident, contacts.SMS)
     http = RecordingHttp()
     drain(sms_worker(dialogue, http))
     assert http.requests == []
@@ -258,6 +258,7 @@ def test_rendering_long_emoji_titles_terminates_and_fits(world, dialogue):
 class BrokenSender:
     """A sender with a bug: not a provider failure, just an exception."""
 
+    name, daily_limit = "sms", 0
     pacer = Pacer(rate=0)
 
     async def send(self, resident, text):

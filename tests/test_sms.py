@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from botapp import sms as inbound_sms
 from botapp.models import Inbound
 from botapp.sms import SAME_TEXT_LIMIT
-from community import Notice, Resident, Signup
+from community import Notice, Resident, Signup, contacts
 from community import notices as kinds
 from web import create_app
 
@@ -117,13 +117,13 @@ def test_opted_out_numbers_get_no_reply_until_they_start_again(client, place, ap
     with app.app_context():
         make.resident(place.north, phone_number=PHONE)
     assert sms(client, "退订") is not None
-    assert Resident.get(Resident.phone == PHONE).sms_opt_out
+    assert contacts.opted_out(Resident.get(Resident.phone == PHONE), contacts.SMS)
     reminder = sms(client, "BAL")  # once a day: how to come back
     assert "订阅" in reminder and "积分" not in reminder
     assert sms(client, "HELP") is None
     assert sms(client, "余额") is None
     assert sms(client, "START") is not None
-    assert not Resident.get(Resident.phone == PHONE).sms_opt_out
+    assert not contacts.opted_out(Resident.get(Resident.phone == PHONE), contacts.SMS)
     assert sms(client, "BAL") is not None
 
 

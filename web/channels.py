@@ -11,15 +11,15 @@ from botapp import outbox, sms
 from botapp.dialogue import parse
 from botapp.models import SimulatorLine
 from botapp.segments import MAX_SEGMENTS, segments
-from community import Community, Staff
+from community import Community, Staff, contacts
 from community.audit import record
-from community.notices import announce, announcement_audience
+from community.notices import announce
 from community.people import can_act, find_resident, mask_phone, normalise_phone
 from ledger import db
 
 from .auth import current_staff, roles_required
 from .forms import AnnounceForm, SimulatorForm
-from .util import community_choices, once, region
+from .util import community_choices, once, ready_channels, region
 
 bp = Blueprint("channels", __name__)
 COORDINATOR = Staff.COORDINATOR
@@ -87,8 +87,8 @@ def announcement():
     preview = None
     if form.validate_on_submit():
         community = Community.get_by_id(form.community.data)
-        audience = announcement_audience(community)
-        by_sms = sum(1 for r in audience if not (r.telegram_id and current_app.config.get("TELEGRAM_BOT_TOKEN")))
+        audience = contacts.audience(community, contacts.ANNOUNCEMENTS)
+        by_sms = contacts.channel_counts(audience, contacts.ANNOUNCEMENTS, ready_channels()).get(contacts.SMS, 0)
         per_message = segments(form.text.data)
         price = Decimal(current_app.config["SMS_PRICE_PER_SEGMENT"])
         preview = {"recipients": len(audience), "by_sms": by_sms, "segments": per_message,

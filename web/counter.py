@@ -8,7 +8,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 
 import ledger
-from botapp import outbox
 from catalog import cards
 from catalog.checkout import (
     allowances,
@@ -30,14 +29,14 @@ from catalog.errors import (
 )
 from catalog.goods import goods_for
 from catalog.models import Redemption
-from community import CommunityError, Resident, Staff
+from community import CommunityError, Resident, Staff, contacts
 from community.people import can_act, mask_phone, visible_communities
 from ledger.models import to_local, utcnow
 
 from .auth import current_staff, roles_required
 from .forms import ActionForm, ReasonForm
 from .i18n import error_message
-from .util import parse_day, region
+from .util import parse_day, ready_channels, region
 
 bp = Blueprint("counter", __name__, url_prefix="/counter")
 COUNTER_ROLES = (Staff.CLERK, Staff.COORDINATOR)
@@ -60,19 +59,13 @@ def _code_row(form):
                                    clerk=current_staff())
 
 
-def _channel(resident):
-    config = current_app.config
-    return outbox.choose_channel(resident, bool(config.get("TELEGRAM_BOT_TOKEN")),
-                                 bool(config.get("TWILIO_ACCOUNT_SID")))
-
-
 def _card_step(text, send=True, error=None):
     """A card was scanned: send the holder a six-digit code and ask for it."""
     card = cards.find_card(text, current_app.config["SECRET_KEY"])
     resident = card.resident
     channel, sent = None, False
     if card.pin_hash is None:  # a card with a PIN is paid with the PIN: nothing is sent
-        channel = _channel(resident)
+        channel = contacts.reach(resident, contacts.SERVICE, ready_channels())
         if channel is None:
             raise Unreachable()
         sent = cards.send_card_code(current_staff(), card) if send else False

@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 import ledger
-from community import Community, CommunityError, Signup, Staff, activities, awards, places
+from community import Community, CommunityError, Signup, Staff, activities, awards, contacts, places
 from community import people as service
 
 from .auth import current_staff, roles_required
@@ -81,6 +81,7 @@ def edit(resident_id):
     form.community.choices = choices([(resident.community_id, resident.community.name(str(get_locale())))])
     if request.method == "GET":
         form.community.data = resident.community_id
+        form.sms_opt_out.data = contacts.opted_out(resident, contacts.SMS)
     if form.validate_on_submit():
         try:
             service.update_resident(
@@ -114,6 +115,7 @@ def show(resident_id):
         "residents/show.html", resident=resident, balance=ledger.balance(resident.account_id),
         lines=lines, next_cursor=lines[-1].cursor if len(lines) == PAGE else None,
         awards=awards, action_form=ActionForm(), mask=service.mask_phone, coming=coming,
+        contacts=contacts.of(resident),
     )
 
 

@@ -9,7 +9,7 @@ from flask import current_app, flash, request
 from flask_babel import gettext as _
 
 from catalog.cards import find_card, is_card_code
-from community import CommunityError
+from community import CommunityError, contacts
 from community.errors import ResidentNotFound, SeveralResidents
 from community.people import can_act, find_resident, search_residents, visible_communities
 from community.submissions import KEY, submit_once
@@ -47,6 +47,13 @@ def parse_day(text):
 def region():
     """The default region for phone numbers written without a country code."""
     return current_app.config["DEFAULT_REGION"]
+
+
+def ready_channels():
+    """The channels notices can go out on with these settings (others go to the worker's log)."""
+    config = current_app.config
+    return [c for c, ready in ((contacts.TELEGRAM, config.get("TELEGRAM_BOT_TOKEN")),
+                               (contacts.SMS, config.get("SMS_PROVIDER"))) if ready]
 
 
 def new_form_key():

@@ -78,8 +78,8 @@ def create_demo_data(seed=7):
     for c in communities:
         locals_ = [r for r in residents if r.community_id == c.id]
         first, second = coordinators[c.id]
-        # Eight past weeks of work, confirmed when it happened, and a week of activities ahead.
-        plan = [(-7 * week - rng.randrange(1, 6), ACTIVITIES[week % len(ACTIVITIES)]) for week in range(8)]
+        # Eight past weeks of work, oldest first, confirmed when it happened; a week of activities ahead.
+        plan = [(-7 * week - rng.randrange(1, 6), ACTIVITIES[week % len(ACTIVITIES)]) for week in range(7, -1, -1)]
         plan += [(3 + n, activity) for n, activity in enumerate(ACTIVITIES)]
         for days, (category, title_zh, _title_en, place) in plan:
             starts = hour + datetime.timedelta(days=days)

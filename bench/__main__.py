@@ -26,7 +26,7 @@ from . import report
 from .common import ROOT, Results
 from .databases import KINDS, Databases
 
-SECTIONS = ("ledger_writes", "cost_growth", "sms_webhook", "telegram", "counter", "outbox")
+SECTIONS = ("ledger_writes", "cost_growth", "sms_webhook", "android", "telegram", "counter", "outbox")
 
 
 @dataclass(frozen=True)

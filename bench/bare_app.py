@@ -1,6 +1,7 @@
 """The floor for the web figures: bare Flask routes under the same gunicorn settings.
 
-`gunicorn -w 2 'bench.bare_app:create_app()'`. The SMS route answers a fixed TwiML string; the
+`gunicorn -w 2 'bench.bare_app:create_app()'`. The SMS route answers a fixed TwiML string (the
+Android one, 204 No Content); the
 counter routes answer a cart page, a redirect and a receipt page of about the same shape as the
 real ones, with no database, no session, no templates and no signature or CSRF checks.
 """
@@ -29,6 +30,10 @@ def create_app():
     @app.post("/sms/inbound")
     def inbound():
         return TWIML, 200, {"Content-Type": "application/xml; charset=utf-8"}
+
+    @app.post("/sms/android")
+    def android():
+        return "", 204
 
     @app.get("/counter/")
     def counter():

@@ -10,6 +10,7 @@ SECTION_TITLES = {
     "ledger_writes": "Ledger writes",
     "cost_growth": "Cost growth",
     "sms_webhook": "SMS webhook",
+    "android": "SMS via office phone",
     "telegram": "Telegram",
     "counter": "Counter",
     "outbox": "Outbox",

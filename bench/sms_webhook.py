@@ -1,8 +1,8 @@
 """SMS webhook: signed `POST /sms/inbound` under `gunicorn -w 2 'web:create_app()'`, against a bare
 Flask route returning a TwiML string under the same gunicorn settings.
 
-Two mixes. BAL: registered residents ask for their balance (each number sends at most 8 of them,
-below the 10-in-10-minutes limit, so every request gets a real answer). JOIN: each request is a
+Two mixes. BAL: registered residents ask for their balance (each number sends at most 4 of them,
+below the limit of the same text 5 times in 10 minutes, so every request gets a real answer). JOIN: each request is a
 different registered resident joining one open activity (a seat taken, a sign-up and an outbox
 notice written). Every request has a fresh MessageSid and is signed with twilio's RequestValidator
 for PUBLIC_BASE_URL + path, exactly what the app checks. Requests are prepared and signed before
@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from botapp.sms import SAME_TEXT_LIMIT
 from community.models import Signup
 
 from . import world
@@ -24,7 +25,7 @@ from .loadgen import in_process, requests_load
 SECTION = "sms_webhook"
 PUBLIC_BASE_URL = "https://linli.example"
 PATH = "/sms/inbound"
-PER_NUMBER = 8  # BAL requests per number: under botapp.sms.RATE_LIMIT (10 in 10 minutes)
+PER_NUMBER = SAME_TEXT_LIMIT - 1  # BAL requests per number: each gets a real answer
 
 
 def signed(validator, sender, body):

@@ -26,7 +26,7 @@ from ledger.models import to_local, utcnow
 
 from .channels import capabilities
 from .grammar import clean, name_from, number, understand
-from .models import Conversation, carry_over_stop
+from .models import Conversation
 from .qr import qr_png
 from .segments import fits
 
@@ -169,15 +169,18 @@ class Dialogue:
 
     def opted_out_number(self, phone):
         """Tell whether this number said STOP (or staff recorded that it did)."""
-        return self.said_stop(SMS, phone, self.resident_for(SMS, phone))
+        conversation, resident = self.conversation(SMS, phone), self.resident_for(SMS, phone)
+        return self.contact_of(SMS, conversation, resident).opted_out if resident else conversation.opted_out
 
-    def said_stop(self, channel, address, resident):
-        """A resident's contact on the channel says STOP; a number not registered yet keeps it on
-        its conversation (and registering carries it over)."""
-        if resident is not None:
-            carry_over_stop(resident)
-            return contacts.opted_out(resident, channel)
-        return self.conversation(channel, address).opted_out
+    @staticmethod
+    def contact_of(channel, conversation, resident):
+        """The resident's contact on the channel. A STOP said from it before staff registered the
+        number was kept on its conversation, and is carried over (only the person can undo it)."""
+        contact = contacts.contact(resident, channel)
+        if conversation.opted_out and not contact.opted_out:
+            contacts.set_opted_out(resident, channel, True)
+            contact.opted_out = True
+        return contact
 
     def resident_for(self, channel, address):
         if channel == SMS:
@@ -220,9 +223,10 @@ class Dialogue:
             return self.stop(channel, conversation, resident, language)
         if intent == "start":
             return self.start(channel, conversation, resident, language)
-        if channel == SMS and self.said_stop(channel, address, resident):
+        contact = self.contact_of(channel, conversation, resident) if resident else None
+        if channel == SMS and (contact.opted_out if contact else conversation.opted_out):
             return self.opted_out(conversation, language, now)
-        if resident is not None:
+        if contact is not None and not contact.verified:
             contacts.mark_verified(resident, channel)
         closed = resident is not None and resident.status == Resident.CLOSED
         if intent == "more" and not closed:  # what did not fit, in any state (registration too)

@@ -68,8 +68,7 @@ def set_announcements(resident, wanted):
 
 def mark_verified(resident, channel):
     """The resident wrote to us from this address: it is theirs."""
-    if not contact(resident, channel).verified:
-        _keep(resident, channel, verified=True)
+    _keep(resident, channel, verified=True)
 
 
 def opted_out(resident, channel):

@@ -13,18 +13,15 @@ last of them — the whole path, inbound to outbound.
 import base64
 import hashlib
 import hmac
-import itertools
 import json
 import math
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botapp.sms import SAME_TEXT_LIMIT
 
 from . import world
-from .common import LOOPBACK, PYTHON, Child, Figure, Gunicorn, child_env
+from .common import PYTHON, Child, FakeProvider, Figure, Gunicorn, child_env
 from .loadgen import in_process, requests_load
 
 SECTION = "android"
@@ -33,67 +30,17 @@ PER_NUMBER = SAME_TEXT_LIMIT - 1
 USERNAME, PASSWORD = "sms", secrets.token_urlsafe(12)
 
 
-class FakePhone:
-    """Answers POST /messages as SMS Gateway for Android's local server does; records when each came."""
+class FakePhone(FakeProvider):
+    """Answers POST /messages as SMS Gateway for Android's local server does (Basic auth)."""
 
-    def __init__(self):
-        self.times = []
-        self.changed = threading.Condition()
-        ids = itertools.count(1)
-        expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
-        fake = self
+    expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format, *args):
-                """Quiet."""
-
-            def do_POST(self):  # noqa: N802 - the name http.server calls
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                if self.headers.get("Authorization") != expected or self.path.split("?")[0] != "/messages":
-                    self._answer(401, {"message": "Unauthorized"})
-                    return
-                with fake.changed:
-                    fake.times.append(time.monotonic())
-                    message_id = f"msg-{next(ids)}"
-                    fake.changed.notify_all()
-                self._answer(202, {"id": message_id, "state": "Pending", "isHashed": False, "isEncrypted": False,
-                                   "recipients": [{"phoneNumber": n, "state": "Pending"}
-                                                  for n in body.get("phoneNumbers", [])]})
-
-            def _answer(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return f"http://{LOOPBACK}:{self.server.server_address[1]}"
-
-    def wait(self, count, timeout, child):
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while len(self.times) < count:
-                child.check_alive()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{len(self.times)} of {count} replies after {timeout:.0f} s; "
-                                       f"see {child.log_path}")
-                self.changed.wait(0.2)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    def answer(self, path, headers, raw):
+        if headers.get("Authorization") != self.expected or path.split("?")[0] != "/messages":
+            return 401, {"message": "Unauthorized"}, False
+        numbers = json.loads(raw or b"{}").get("phoneNumbers", [])
+        return 202, {"id": f"msg-{len(self.times) + 1}", "state": "Pending", "isHashed": False, "isEncrypted": False,
+                     "recipients": [{"phoneNumber": n, "state": "Pending"} for n in numbers]}, True
 
 
 def signed(key, sender, text):
@@ -122,7 +69,7 @@ def run(ctx):
             warmup = [signed(key, r.phone, "余额") for r in warm]
             requests = [signed(key, numbers[i % len(numbers)].phone, "余额") for i in range(count)]
             env = child_env(DATABASE_URL=url, SECRET_KEY=secrets.token_hex(32), SMS_PROVIDER="android",
-                            ANDROID_SMS_URL=phone.url, ANDROID_SMS_USERNAME=USERNAME, ANDROID_SMS_PASSWORD=PASSWORD,
+                            ANDROID_SMS_URL=phone.base, ANDROID_SMS_USERNAME=USERNAME, ANDROID_SMS_PASSWORD=PASSWORD,
                             ANDROID_SMS_SIGNING_KEY=key, SMS_RATE="0")
             worker_argv = [PYTHON, "-m", "botapp.worker"]
             with Gunicorn("web:create_app()", env=env, log_path=ctx.log(f"android-{kind}-web")) as server, \

@@ -2,6 +2,7 @@
 
 import contextlib
 import http.client
+import json
 import math
 import os
 import signal
@@ -9,8 +10,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -316,3 +319,64 @@ class Gunicorn(Child):
         """Start each worker's VmHWM afresh."""
         for pid in self.worker_pids():
             reset_peak(pid)
+
+
+class FakeProvider:
+    """A provider's API on loopback (Twilio's Messages API, the office phone's local server):
+    answers each POST through `answer(path, headers, raw_body)` -> (status, JSON payload, counted)
+    and records when each counted message came."""
+
+    def __init__(self):
+        self.times = []
+        self.changed = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the clients' requests sessions expect
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
+
+            def log_message(self, format, *args):
+                """Quiet."""
+
+            def do_POST(self):  # noqa: N802 - the name http.server calls
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with fake.changed:
+                    status, payload, counted = fake.answer(self.path, self.headers, raw)
+                    if counted:
+                        fake.times.append(time.monotonic())
+                        fake.changed.notify_all()
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def answer(self, path, headers, raw):
+        raise NotImplementedError
+
+    @property
+    def base(self):
+        return f"http://{LOOPBACK}:{self.server.server_address[1]}"
+
+    def wait(self, count, timeout, child):
+        """Wait until `count` messages came in (or the child died, or time ran out)."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while len(self.times) < count:
+                child.check_alive()
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{len(self.times)} of {count} messages after {timeout:.0f} s; "
+                                       f"see {child.log_path}")
+                self.changed.wait(0.2)
+
+    def stop(self):
+        """Stop serving and close the socket."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

@@ -1,18 +1,15 @@
 """Outbox: SMS notices per second drained by the worker, against the configured SMS_RATE.
 
 The worker runs as its own process (bench/worker_proc.py: botapp.worker's own worker with twilio's
-Client pointed at a local fake Messages API in this process). Residents join an activity through
+Client pointed at a local fake Messages API in this process). Staff sign residents up for an activity through
 community.activities.join, which queues one "signed up" notice each in the same transaction; the
 figure is (notices - 1) / (time from the first to the last send) as the fake API saw them. It
 should reach SMS_RATE and never exceed it. A second worker with SMS_RATE=0 (no pacing) shows how
 far above the configured rate the worker could go.
 """
 
-import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import ledger
@@ -20,94 +17,44 @@ from community import activities
 from community.models import Notice
 
 from . import world
-from .common import LOOPBACK, PYTHON, Child, Figure, Memory, child_env, memory_kb, reset_peak
+from .common import PYTHON, Child, FakeProvider, Figure, Memory, child_env, memory_kb, reset_peak
 
 SECTION = "outbox"
 SMS_RATE = 20.0
 ACCOUNT_SID = "AC" + "b" * 32
 
 
-class FakeTwilio:
-    """Answers POST /2010-04-01/Accounts/<sid>/Messages.json as Twilio does; records when each came."""
+class FakeTwilio(FakeProvider):
+    """Answers POST /2010-04-01/Accounts/<sid>/Messages.json as Twilio does."""
 
-    def __init__(self):
-        self.times = []
-        self.changed = threading.Condition()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as twilio's requests session expects
-            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
-
-            def log_message(self, format, *args):
-                """Quiet."""
-
-            def do_POST(self):  # noqa: N802 - the name http.server calls
-                length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qs(self.rfile.read(length).decode())
-                if not self.path.endswith("/Messages.json"):
-                    self._answer(404, {"code": 20404, "message": "not found", "status": 404})
-                    return
-                with fake.changed:
-                    fake.times.append(time.monotonic())
-                    sid = f"SM{len(fake.times):032d}"
-                    fake.changed.notify_all()
-                self._answer(201, {"sid": sid, "status": "queued", "to": form.get("To", [""])[0],
-                                   "body": form.get("Body", [""])[0], "account_sid": ACCOUNT_SID})
-
-            def _answer(self, status, payload):
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def base(self):
-        return f"http://{LOOPBACK}:{self.server.server_address[1]}"
-
-    def wait(self, count, timeout, child):
-        """Wait until `count` messages came in (or the child died, or time ran out)."""
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while len(self.times) < count:
-                child.check_alive()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{len(self.times)} of {count} SMS after {timeout:.0f} s; see {child.log_path}")
-                self.changed.wait(0.2)
-
-    def stop(self):
-        """Stop serving and close the socket."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    def answer(self, path, headers, raw):
+        if not path.endswith("/Messages.json"):
+            return 404, {"code": 20404, "message": "not found", "status": 404}, False
+        form = parse_qs(raw.decode())
+        return 201, {"sid": f"SM{len(self.times) + 1:032d}", "status": "queued", "to": form.get("To", [""])[0],
+                     "body": form.get("Body", [""])[0], "account_sid": ACCOUNT_SID}, True
 
 
-def queue_notices(url, activity, members):
-    """Each resident joins the activity: one notice each, written with the sign-up."""
+def queue_notices(url, activity, members, staff):
+    """Staff sign each resident up for the activity: one notice each, written with the sign-up
+    (a resident's own sign-up is answered by its reply and queues none)."""
     with world.opened(url), ledger.db.atomic():
         for resident in members:
-            activities.join(resident, activity)
+            activities.join(resident, activity, staff=staff)
 
 
-def drain(url, env, log_path, activity, warm, members, time_limit, rate):
+def drain(url, env, log_path, activity, staff, warm, members, time_limit, rate):
     """Start a worker, warm it up with one notice, queue the rest; return its rate and memory."""
     fake = FakeTwilio()
     try:
         with Child([PYTHON, "-m", "bench.worker_proc"], env={**env, "BENCH_TWILIO_BASE": fake.base},
                    log_path=log_path) as worker:
-            queue_notices(url, activity, [warm])
+            queue_notices(url, activity, [warm], staff)
             fake.wait(1, 120, worker)
             time.sleep(1.0)
             idle = memory_kb(worker.pid)
             reset_peak(worker.pid)
-            queue_notices(url, activity, members)
+            queue_notices(url, activity, members, staff)
             expected = 1 + len(members)
             fake.wait(expected, min(time_limit, len(members) / rate * 2 + 60) if rate else time_limit, worker)
             time.sleep(0.5)  # anything sent beyond the notices would show up here
@@ -134,12 +81,12 @@ def run(ctx):
                             TWILIO_AUTH_TOKEN=secrets.token_hex(16), TWILIO_FROM_NUMBER="+15005550006",
                             PUBLIC_BASE_URL="http://127.0.0.1")
             paced, idle, loaded = drain(url, {**env, "SMS_RATE": str(SMS_RATE)}, ctx.log(f"worker-{kind}"), activity,
-                                        members[0], members[2:count + 2], ctx.sizes.time_limit, SMS_RATE)
+                                        boss, members[0], members[2:count + 2], ctx.sizes.time_limit, SMS_RATE)
             ctx.results.add_memory(Memory("worker", kind, idle["VmRSS"], loaded["VmRSS"], loaded["VmHWM"],
                                           f"{count} SMS notices at SMS_RATE={SMS_RATE:g}",
                                           "python -m botapp.worker (via bench.worker_proc)"))
             unpaced, _, _ = drain(url, {**env, "SMS_RATE": "0"}, ctx.log(f"worker-unpaced-{kind}"), activity,
-                                  members[1], members[count + 2:], ctx.sizes.time_limit, 0)
+                                  boss, members[1], members[count + 2:], ctx.sizes.time_limit, 0)
             with world.opened(url):
                 stuck = Notice.select().where(Notice.status != Notice.SENT).count()
         finally:

@@ -1,29 +1,18 @@
 """Contacts: one service says how a resident is reached, per channel and kind of message; the
 migration that made them carries over who said STOP, on SQLite and PostgreSQL."""
 
-from pathlib import Path
-
 import community_factory as make
+from upgrades import app_before, upgrade
 
 import ledger
 from community import Contact, Resident, contacts
 from community.notices import ANNOUNCEMENT, announce, purpose, queue_notice
-from web import create_app
 
-ROOT = Path(__file__).resolve().parent.parent
 SMS, TELEGRAM = contacts.SMS, contacts.TELEGRAM
 
 
 def test_a_database_from_before_contacts_keeps_every_stop(empty_db_url, tmp_path):
-    old = tmp_path / "migrations"
-    old.mkdir()
-    for path in sorted((ROOT / "migrations").glob("00*.py")):
-        if path.name < "0016":
-            (old / path.name).symlink_to(path)
-    app = create_app({"TESTING": True, "DATABASE_URL": empty_db_url, "SECRET_KEY": "test"})
-    app.config["MIGRATIONS_DIR"] = str(old)
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["init-db"]).exit_code == 0
+    app = app_before("0016", empty_db_url, tmp_path)
     with ledger.db.connection_context():
         place = make.build_place()
         rows = [  # name, phone, telegram, staff recorded STOP, the number said STOP, the number wrote
@@ -45,9 +34,7 @@ def test_a_database_from_before_contacts_keeps_every_stop(empty_db_url, tmp_path
                     "INSERT INTO conversation (channel, address, state, data, language, opted_out, updated_at) "
                     "VALUES ('sms', %s, '', '{}', 'zh_Hans', %s, '2026-01-01 00:00:00')"
                     .replace("%s", "?" if ledger.is_sqlite() else "%s"), (phone, said_stop))
-    app.config["MIGRATIONS_DIR"] = str(ROOT / "migrations")
-    done = runner.invoke(args=["init-db"])
-    assert done.exit_code == 0 and "0016_contacts" in done.output
+    assert "0016_contacts" in upgrade(app)
     with ledger.db.connection_context():
         assert "sms_opt_out" not in [c.name for c in ledger.db.get_columns("resident")]
         kept = {(c.resident.display_name, c.channel): (c.opted_out, c.verified) for c in Contact.select()}
@@ -59,7 +46,7 @@ def test_a_database_from_before_contacts_keeps_every_stop(empty_db_url, tmp_path
             None, None, TELEGRAM, TELEGRAM]
         assert contacts.reach(by_name["陈姐"], contacts.SERVICE, [SMS]) == SMS
         assert contacts.reach(by_name["小赵"], contacts.SERVICE, [SMS]) == contacts.LOG  # Telegram not set up here
-    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+    assert app.test_cli_runner().invoke(args=["ledger", "verify"]).exit_code == 0
 
 
 def test_stop_quiet_and_staff_each_change_one_thing(place, boss):

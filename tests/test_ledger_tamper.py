@@ -1,17 +1,15 @@
 """`flask --app web ledger verify` on a ledger tampered with behind the services' back."""
 
 import datetime
-from pathlib import Path
 
 import peewee
 import pytest
+from upgrades import app_before, upgrade
 
 import ledger
 from ledger import Account, Entry, Transfer
 from ledger.postings import entry_hash, transfer_digest
 from web import create_app
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -397,14 +395,7 @@ def test_a_forged_or_foreign_checkpoint_is_refused(runner, book, tmp_path):
 def test_a_ledger_written_before_seals_is_vouched_for_on_upgrade(empty_db_url, tmp_path):
     """A database migrated up to the release before seals, with a transfer written then; `init-db`
     applies the seals migration and stores a checkpoint for the entries it finds."""
-    old = tmp_path / "migrations"
-    old.mkdir()
-    for path in sorted((ROOT / "migrations").glob("00*.py")):
-        if path.name < "0015":
-            (old / path.name).symlink_to(path)
-    upgraded = create_app({"TESTING": True, "DATABASE_URL": empty_db_url, "SECRET_KEY": "test"})
-    upgraded.config["MIGRATIONS_DIR"] = str(old)
-    assert upgraded.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+    upgraded = app_before("0015", empty_db_url, tmp_path)
     with ledger.db.connection_context():
         ledger.db.execute_sql("INSERT INTO account (code, kind, name, balance, version, head_hash, created_at) "
                               f"VALUES ('issuer:1', 'issuer', '', -300, 1, '{'0' * 64}', '2026-01-01 00:00:00'), "
@@ -427,9 +418,8 @@ def test_a_ledger_written_before_seals_is_vouched_for_on_upgrade(empty_db_url, t
     if ledger.is_sqlite():  # a backup made before the upgrade still checks out
         kept = runner.invoke(args=["backup", str(tmp_path / "before-seals.db")])
         assert kept.exit_code == 0 and "1 transfers, integrity ok, ledger ok" in kept.output, kept.output
-    upgraded.config["MIGRATIONS_DIR"] = str(ROOT / "migrations")
-    result = runner.invoke(args=["init-db"])
-    assert result.exit_code == 0 and "0015_entry_seals" in result.output and "vouches" in result.output
+    said = upgrade(upgraded)
+    assert "0015_entry_seals" in said and "vouches" in said
     assert verify_cli(runner).exit_code == 0
     with ledger.db.connection_context():
         ada = Account.get(Account.code == "resident:ada")

@@ -17,9 +17,9 @@ from catalog.codes import LIFETIME, consume, find_qr_code, issue_digit_code, iss
 from catalog.goods import goods_for
 from catalog.models import CounterCode
 from catalog.reports import done_on, what_for
-from community import CommunityError, Resident, contacts
+from community import Case, CommunityError, Resident, cases, contacts
 from community import activities as act
-from community.errors import ActivityNotFound, ResidentClosed
+from community.errors import ActivityNotFound, ReportTooLong, ResidentClosed
 from community.people import communities, find_resident, register_resident, rename_self
 from ledger import db
 from ledger.models import to_local, utcnow
@@ -42,7 +42,8 @@ HISTORY_PAGES = 4  # 更多 pages back through the passbook, five lines a page, 
 
 #: What each number of the menu does (0 always shows the menu again).
 MENU = (("list", _l("activities")), ("mine", _l("my sign-ups")), ("history", _l("history")),
-        ("code", _l("counter code")), ("shop", _l("goods")), ("rename", _l("change name")))
+        ("code", _l("counter code")), ("shop", _l("goods")), ("rename", _l("change name")),
+        ("report", _l("report")))
 
 
 def parse(text):
@@ -206,9 +207,16 @@ class Dialogue:
         ("renaming", None): "new_name", ("renaming", "choice"): "new_name",
         ("confirm_rename", "yes"): "rename_confirmed", ("confirm_rename", "no"): "rename",
         ("confirm_rename", None): "new_name",
+        ("*", "report"): "report", ("awaiting_report", None): "report", ("awaiting_report", "choice"): "report",
+        ("report_category", "choice"): "report_category", ("report_category", None): "report_category",
+        ("*", "progress"): "progress",
+        ("*", "solved"): "case_solved", ("*", "unsolved"): "case_unsolved",
+        ("verify_case", "yes"): "case_solved", ("verify_case", "no"): "case_unsolved",
     }
+    #: States whose answer is free text, whatever command words it holds (活动室的灯坏了).
+    FREE_TEXT = ("awaiting_report",)
     #: States that asked "1 yes / 2 no".
-    CONFIRMING = ("confirm_cancel", "confirm_rename", "confirm_name")
+    CONFIRMING = ("confirm_cancel", "confirm_rename", "confirm_name", "verify_case")
 
     def handle(self, channel, address, text, *, now=None):
         """Answer one message from `address` on `channel`."""
@@ -244,7 +252,9 @@ class Dialogue:
         if resident.status == Resident.CLOSED:
             return Reply(self.error(ResidentClosed(), language), language=language)
         state = conversation.state
-        if intent is None and number(cleaned) is not None:
+        if state in self.FREE_TEXT and intent not in ("menu", "help", "cancel"):
+            intent, argument = None, cleaned
+        if intent is None and number(cleaned) is not None and state not in self.FREE_TEXT:
             digits = re.sub(r"\D", "", cleaned)
             intent, argument = "choice", digits if digits.isascii() and digits else str(number(cleaned))
         if state in self.CONFIRMING and intent == "choice" and argument in ("1", "2"):
@@ -531,7 +541,7 @@ class Dialogue:
             text = f"{text}{gap}{office}"
         self.offer(conversation, "menu", [intent for intent, _label in MENU])
         commands = {"list": "LIST", "mine": "MINE", "history": "HIST", "code": "REDEEM", "shop": "SHOP",
-                    "rename": "RENAME"}
+                    "rename": "RENAME", "report": "REPORT"}
         buttons = [Button(_(label), commands[intent]) for intent, label in MENU]
         lines = [_("Commands: /activities /mine /balance /history /shop /redeem /language")] if (
             conversation.channel == TELEGRAM) else []
@@ -690,6 +700,102 @@ class Dialogue:
         name = rename_self(resident, self.kept(conversation).get("name", ""))
         self.keep(conversation, name=None)
         return Reply(_("Your name is now %(name)s.", name=short(name)), language=resident.language)
+
+    # --- reports (事事有回音) ----------------------------------------------------------------
+
+    def do_report(self, resident, argument, now, conversation):
+        """反映 and what is wrong: then its kind, by number; the reply gives the case number."""
+        _ = self.gettext(resident.language)
+        text = " ".join((argument or "").split())
+        if not text:
+            self.remember(conversation, state="awaiting_report")
+            return Reply(_("What is wrong, and where? Please describe it in one message."), language=resident.language)
+        if len(text) > cases.MAX_TEXT:
+            self.remember(conversation, state="awaiting_report")
+            return Reply(self.error(ReportTooLong(), resident.language), language=resident.language)
+        self.keep(conversation, report=text)
+        self.remember(conversation, state="report_category")
+        choices = " ".join(f"{n}{c.name(resident.language)}" if resident.language == "zh_Hans"
+                           else f"{n} {c.name(resident.language)}" for n, c in enumerate(cases.CATEGORIES, 1))
+        return Reply(_("What kind of problem is it? Reply a number: %(choices)s", choices=choices),
+                     language=resident.language)
+
+    def do_report_category(self, resident, argument, now, conversation):
+        _ = self.gettext(resident.language)
+        text = self.kept(conversation).get("report")
+        if not text:
+            return self.do_report(resident, "", now, conversation)
+        named = [n for n, c in enumerate(cases.CATEGORIES, 1)
+                 if argument and (c.name_zh[:2] in argument or c.name_en.lower() in argument.lower())]
+        n = int(argument) if argument.isdigit() and argument.isascii() else (named[0] if named else 0)
+        if not 1 <= n <= len(cases.CATEGORIES):
+            self.remember(conversation, state="report_category")
+            return Reply(_("Please reply with the number of the kind, 1 to %(n)d.", n=len(cases.CATEGORIES)),
+                         language=resident.language)
+        case = cases.report(resident, cases.CATEGORIES[n - 1].code, text, now=now)
+        self.keep(conversation, report=None)
+        return Reply(_("Recorded as no. %(case)s. You will hear back by %(when)s. Reply PROGRESS %(case)s to "
+                       "follow it.", case=case.id, when=self.local(case.due_at)), language=resident.language)
+
+    def do_progress(self, resident, argument, now, conversation):
+        """进度 2041: where the resident's case stands (进度 alone: their newest)."""
+        _ = self.gettext(resident.language)
+        case = cases.latest(resident) if not argument else Case.get_or_none(
+            (Case.id == int(argument)) & (Case.reporter == resident.id)) if argument.isdigit() else None
+        if case is None:
+            return Reply(_("You have no report with that number. Reply REPORT and the problem to report one."),
+                         language=resident.language)
+        if case.state == Case.MERGED:
+            case = case.duplicate_of
+        when = self.local(case.due_at)
+        said = {
+            Case.RECEIVED: _("No. %(case)s is waiting to be taken on, by %(when)s.", case=case.id, when=when),
+            Case.ACCEPTED: _("No. %(case)s is being dealt with, by %(when)s.", case=case.id, when=when),
+            Case.HANDLED: _("No. %(case)s was dealt with. Is it solved? Reply 1 solved, 2 not solved.",
+                            case=case.id),
+            Case.CLOSED: _("No. %(case)s is closed.", case=case.id),
+            Case.REFUSED: _("No. %(case)s was not taken up: %(reason)s", case=case.id, reason=short(case.reason, 40)),
+        }[case.state]
+        if case.state == Case.HANDLED:
+            self.keep(conversation, case=case.id)
+            self.remember(conversation, state="verify_case")
+        return Reply(said, language=resident.language)
+
+    def _case_to_verify(self, resident, conversation):
+        number = self.kept(conversation).get("case")
+        case = Case.get_or_none((Case.id == number) & (Case.reporter == resident.id)) if number else None
+        if case is None or case.state != Case.HANDLED:
+            case = cases.waiting_for_answer(resident)
+        return case
+
+    def do_case_solved(self, resident, argument, now, conversation):
+        return self._verify(resident, True, now, conversation)
+
+    def do_case_unsolved(self, resident, argument, now, conversation):
+        return self._verify(resident, False, now, conversation)
+
+    def _verify(self, resident, solved, now, conversation):
+        _ = self.gettext(resident.language)
+        case = self._case_to_verify(resident, conversation)
+        self.keep(conversation, case=None)
+        if case is None:
+            return self.do_menu(resident, "", now, conversation)
+        case = cases.verify(case, solved, resident=resident, now=now)
+        if not solved:
+            return Reply(_("No. %(case)s is open again; we will deal with it by %(when)s.", case=case.id,
+                           when=self.local(case.due_at)), language=resident.language)
+        if case.points:
+            return Reply(_("Thank you! No. %(case)s is closed. +%(points)s points. Balance: %(balance)s.",
+                           case=case.id, points=ledger.format_amount(case.points),
+                           balance=ledger.format_amount(ledger.balance(resident.account_id))),
+                         language=resident.language)
+        return Reply(_("Thank you! No. %(case)s is closed.", case=case.id), language=resident.language)
+
+    def ask_verification(self, channel, address, case_id):
+        """The reporter was just asked "is it solved?": their 1 or 2 answers it."""
+        conversation = self.conversation(channel, address)
+        self.keep(conversation, case=case_id)
+        self.remember(conversation, state="verify_case")
 
     def do_language(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)

@@ -23,6 +23,7 @@ class Intent:
     latin: tuple = ()  # whole words
     chinese: tuple = ()  # anywhere in the message, or sounding alike
     alone: tuple = ()  # only when they are the whole message (T, TD, 0)
+    leading: tuple = ()  # at the start of a message, these win over any word after them
 
 
 INTENTS = (
@@ -51,6 +52,11 @@ INTENTS = (
     Intent("english", ("ENGLISH",), ("英文", "英语"), alone=("EN",)),
     Intent("rename", ("RENAME", "NAME"), ("改名", "改名字", "修改名字", "名字错了")),
     Intent("more", ("MORE", "NEXT"), ("更多", "下一页")),
+    # A report's own words may hold any other command word (活动室的灯坏了): the keyword leads.
+    Intent("report", ("REPORT",), ("反映问题", "我要反映"), leading=("反映", "报修", "投诉", "报告", "举报")),
+    Intent("progress", ("PROGRESS",), ("进度", "查进度", "办得怎么样")),
+    Intent("solved", ("SOLVED",), ("已解决", "解决了", "修好了", "弄好了")),
+    Intent("unsolved", ("UNSOLVED",), ("未解决", "没解决", "没有解决", "没修好", "还没好")),
     # Answers to a question: only as the whole message (你好 is no "好").
     Intent("yes", alone=("YES", "OK", "Y", "确认", "确定", "是", "是的", "对", "对的", "好", "好的", "没错")),
     Intent("no", alone=("NO", "N", "重新填写", "重填", "重新", "不对", "不是", "错了", "不")),
@@ -61,6 +67,8 @@ _CHINESE = sorted(((w, i.name) for i in INTENTS for w in i.chinese), key=lambda 
 _SOUNDS = [(tuple(lazy_pinyin(w)), name) for w, name in _CHINESE if len(w) >= 2]
 _LATIN = {w: i.name for i in INTENTS for w in i.latin}
 _ALONE = {w: i.name for i in INTENTS for w in i.alone}
+_LEADING = sorted(((w, i.name) for i in INTENTS for w in i.leading + i.chinese if i.leading),
+                  key=lambda p: -len(p[0]))
 
 CHINESE_NUMERALS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                     "八": 8, "九": 9, "十": 10}
@@ -124,6 +132,9 @@ def understand(text):
     if cleaned.lower().split(" ")[0] == "/start":  # Telegram's first message: a greeting
         return None, cleaned[len("/start"):].strip(), cleaned
     bare = _SEPARATORS.sub("", cleaned)
+    for word, name in _LEADING:
+        if bare.startswith(word):
+            return name, cleaned[cleaned.find(word) + len(word):].strip(" :：,，。.!！?？"), cleaned
     for alone in (bare.upper(), cleaned.upper()):
         if alone in _ALONE:
             return _ALONE[alone], "", cleaned
@@ -149,7 +160,7 @@ def understand(text):
 
 
 #: Intents whose argument is a code or a number (报名参加第2个 → 2, 我要报名 → nothing).
-CODED = ("join", "cancel", "here")
+CODED = ("join", "cancel", "here", "progress")
 
 
 def _argument(cleaned, word, name):

@@ -147,6 +147,7 @@ def render(notice, resident, dialogue, channel, redact=False):
     when = dialogue.local(datetime.datetime.fromisoformat(p["starts_at"])) if p.get("starts_at") else ""
     reason = short(p.get("reason", ""), 40)
     place = short(p.get("place", "")) or "-"
+    case, hours = p.get("case", ""), p.get("hours", 0)
     community = resident.community
     ask = (_("Questions? Call %(phone)s.", phone=community.phone) if community.phone
            else _("Questions? Ask your community office."))
@@ -170,6 +171,21 @@ def render(notice, resident, dialogue, channel, redact=False):
         kinds.REMINDER: lambda t: _("Reminder: %(code)s %(title)s, %(when)s at %(place)s.", code=code, title=t,
                                     when=when, place=place),
         kinds.ANNOUNCEMENT: lambda t: p.get("text", ""),
+        kinds.CASE_RECEIVED: lambda t: _("Your report no. %(case)s is recorded; you will hear back within %(hours)d "
+                                         "hours. Reply PROGRESS %(case)s to follow it.", case=case, hours=hours),
+        kinds.CASE_ACCEPTED: lambda t: _("No. %(case)s is taken on; it should be dealt with within %(hours)d hours.",
+                                         case=case, hours=hours),
+        kinds.CASE_HANDLED: lambda t: _("No. %(case)s was dealt with: %(what)s. Is it solved? Reply 1 solved, "
+                                        "2 not solved.", case=case, what=t),
+        kinds.CASE_CLOSED: lambda t: _("No. %(case)s is closed. Thank you!", case=case) + (
+            " " + _("+%(points)s points. Balance: %(balance)s.", points=points, balance=balance)
+            if p.get("points") else ""),
+        kinds.CASE_REOPENED: lambda t: _("No. %(case)s is open again; it should be dealt with within %(hours)d "
+                                         "hours.", case=case, hours=hours),
+        kinds.CASE_REFUSED: lambda t: _("No. %(case)s cannot be taken up: %(reason)s", case=case,
+                                        reason=reason) + " " + ask,
+        kinds.CASE_MERGED: lambda t: _("No. %(case)s is the same matter as no. %(original)s; you will hear how "
+                                       "that one goes.", case=case, original=p.get("original", "")),
         checkout.RECEIPT: lambda t: _("Redeemed %(items)s for %(points)s points. Balance: %(balance)s.",
                                 items=short(p.get("items", ""), 40), points=points, balance=balance),
         cards.COUNTER_CODE: lambda t: _("Your counter code: %(code)s. Read it out to the clerk. It works once, for "

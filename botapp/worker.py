@@ -196,9 +196,13 @@ class Worker:
             return
         text = await self._db(outbox.render, notice, resident, self.dialogue, channel)
         if channel == contacts.LOG:
-            await self._send(notice, self.log, resident.phone or "", text)
+            channel, address, sender = SMS, resident.phone or "", self.log
         else:
-            await self._send(notice, self.channels[channel], contacts.address(resident, channel), text)
+            address, sender = contacts.address(resident, channel), self.channels[channel]
+        if await self._send(notice, sender, address, text) and notice.kind == notices.CASE_HANDLED and address:
+            # The notice asked "is it solved? 1 / 2": the reporter's next 1 or 2 answers it.
+            case = notices.notice_params(notice).get("case")
+            await self._db(self.dialogue.ask_verification, channel, address, case)
 
     async def _reply(self, notice):
         """The dialogue's answer to an SMS, to the number it answers (queued by providers that take
@@ -210,7 +214,7 @@ class Worker:
             sent = await self._db(outbox.sent_today, sender.name)
             if sent >= sender.daily_limit:  # carriers throttle personal SIMs: hold, never drop
                 await self._db(outbox.mark_held, notice, "the daily SMS limit is reached")
-                return
+                return False
         try:
             provider_id = await sender.send(to, text)
         except outbox.TemporaryFailure as exc:
@@ -221,6 +225,8 @@ class Worker:
             await self._db(outbox.mark_failed, notice, exc)
         else:
             await self._db(outbox.mark_sent, notice, sender.name, provider_id)
+            return True
+        return False
 
     async def run(self, idle=1.0, stop=None, reminders_every=300):
         """Drain until `stop` is set, sleeping `idle` seconds when there is nothing to send.

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from peewee import JOIN, fn
 
+from community import cases
 from community.audit import record
-from community.models import Activity, Confirmation, Notice, PointRule, Resident, Signup, Staff
+from community.models import Activity, Case, Confirmation, Notice, PointRule, Resident, Signup, Staff
 from community.people import grid_labels, mask_phone
 from ledger import Entry, HistoryLine, Transfer, db
 from ledger.models import from_local, to_local
@@ -322,6 +323,9 @@ def what_for(line, language, reversed_word):
         if signup is not None and signup.rule is not None:
             title = signup.activity.title_for(language) if signup.activity_id else signup.note
             return f"{signup.rule.name(language)} {title}"
+        case = Case.get_or_none(Case.transfer == line.transfer_id)
+        if case is not None:  # a reporter's points for a verified fix
+            return f"{cases.category(case.category).name(language)} #{case.id} {case.text}"
     elif line.kind == Transfer.REDEEM:
         redemption = Redemption.get_or_none(Redemption.transfer == line.transfer_id)
         if redemption is not None:

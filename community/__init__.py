@@ -7,12 +7,14 @@ own their transactions, write their audit events and notices in the same transac
 change, and raise the named errors in `community.errors`.
 """
 
-from . import activities, audit, awards, contacts, notices, people, rules
+from . import activities, audit, awards, cases, contacts, notices, people, rules
 from .errors import CommunityError
 from .models import (
     MODELS,
     Activity,
     AuditEvent,
+    Case,
+    CaseEvent,
     Community,
     Confirmation,
     Contact,
@@ -24,7 +26,8 @@ from .models import (
 )
 
 __all__ = [
-    "MODELS", "Activity", "AuditEvent", "Community", "CommunityError", "Contact", "Confirmation", "Notice",
-    "PointRule", "Resident", "Signup", "Staff", "activities", "audit", "awards", "contacts", "notices",
+    "MODELS", "Activity", "AuditEvent", "Case", "CaseEvent", "Community", "CommunityError", "Contact",
+    "Confirmation", "Notice",
+    "PointRule", "Resident", "Signup", "Staff", "activities", "audit", "awards", "cases", "contacts", "notices",
     "people", "rules",
 ]

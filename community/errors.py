@@ -156,3 +156,31 @@ class MissingColumns(InvalidInput):
 
 class PlaceInUse(CommunityError):
     """%(code)s has residents or points postings: it can be renamed or moved, not archived."""
+
+
+class CaseNotFound(CommunityError):
+    """No such case number."""
+
+
+class CaseNotOpen(CommunityError):
+    """This case is already closed."""
+
+
+class CaseWrongStep(CommunityError):
+    """This case is not at that step."""
+
+
+class ReportTooLong(InvalidInput):
+    """Please describe the problem in 1 to 300 characters."""
+
+
+class ReasonNeeded(InvalidInput):
+    """Please write the reason in the box first."""
+
+
+class SayWhatWasDone(InvalidInput):
+    """Please write what was done in the box first."""
+
+
+class NotAnEarlierCase(InvalidInput):
+    """Write the number of an earlier open case of the same community in the box."""

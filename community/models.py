@@ -207,6 +207,43 @@ class Notice(BaseModel):
     delivery_status = CharField(max_length=40, default="")
 
 
+class Case(BaseModel):
+    """A matter a resident reported (事事有回音), from received to closed (community.cases). Its id
+    is the number residents quote: 进度 2041."""
+
+    RECEIVED, ACCEPTED, HANDLED, CLOSED, REFUSED, MERGED = (
+        "received", "accepted", "handled", "closed", "refused", "merged")
+    OPEN = (RECEIVED, ACCEPTED, HANDLED)
+
+    community = ForeignKeyField(Community, backref="cases")
+    reporter = ForeignKeyField(Resident, backref="cases")
+    reported_by = ForeignKeyField(Staff, null=True)  # staff who wrote it down for the resident
+    category = CharField(max_length=20)
+    text = CharField(max_length=300)
+    place = CharField(max_length=80, default="")  # the resident's unit unless they named another
+    state = CharField(max_length=12, default=RECEIVED)
+    assignee = ForeignKeyField(Staff, null=True, backref="cases")  # None: the coordinators'
+    due_at = DateTimeField()  # when the current step (accept, handle, verify) should be done
+    step_started_at = DateTimeField(default=utcnow)
+    duplicate_of = ForeignKeyField("self", null=True, backref="duplicates")
+    reason = CharField(max_length=300, default="")  # a refusal's, or what was done
+    points = IntegerField(default=0)  # awarded to the reporter on verified closure
+    transfer = ForeignKeyField(Transfer, null=True)
+    reopened = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+    closed_at = DateTimeField(null=True)
+
+
+class CaseEvent(BaseModel):
+    """One step in a case's history, by staff or by the reporter."""
+
+    case = ForeignKeyField(Case, backref="events")
+    action = CharField(max_length=20)
+    staff = ForeignKeyField(Staff, null=True)
+    detail = CharField(max_length=300, default="")
+    created_at = DateTimeField(default=utcnow)
+
+
 class AuditEvent(BaseModel):
     """Who did what, when, in which community."""
 
@@ -257,4 +294,4 @@ class FormSubmission(BaseModel):
 
 
 MODELS = [Community, Resident, Contact, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice,
-          AuditEvent, LoginFailure, LoginLockout, FormSubmission]
+          Case, CaseEvent, AuditEvent, LoginFailure, LoginLockout, FormSubmission]

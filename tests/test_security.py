@@ -34,7 +34,7 @@ from catalog import cards, codes
 from catalog.checkout import checkout
 from catalog.goods import create_goods, receive_stock
 from catalog.models import CounterCode
-from community import Activity, AuditEvent, Notice, Resident, Signup, Staff, people, places
+from community import Activity, AuditEvent, Notice, Resident, Signup, Staff, cases, people, places
 from community import logins as throttle
 from community.awards import confirm_participation, report_deed
 from community.errors import BadCredentials, TooManyLogins
@@ -151,6 +151,10 @@ EXPECTED = {
     "cards.pin": COORDINATOR_HERE,
     "cards.sheet": COORDINATOR_HERE,
     "cards.issue_missing": COORDINATOR_HERE,
+    "cases.index": GRID_ANYWHERE,
+    "cases.new": GRID_ANYWHERE,
+    "cases.show": GRID_HERE,
+    "cases.act": GRID_HERE,
 }
 
 
@@ -198,10 +202,12 @@ def world(app):
         code = codes.find_qr_code(codes.issue_qr_code(shopper, app.config["SECRET_KEY"]), app.config["SECRET_KEY"])
         redemption = checkout(staff["clerk"], code, [(soap.id, 1)], checkout_key="world")
         signup = Signup.get((Signup.activity == activity.id) & (Signup.resident == residents[0].id))
+        case = cases.report(residents[1], "facilities", "楼道灯坏了")
     values = {
         "activity_id": activity.id, "signup_id": signup.id, "resident_id": residents[0].id,
         "community_id": place.north.id, "goods_id": soap.id, "redemption_id": redemption.id,
         "what": "transfers", "filename": "linli.css", "staff_id": staff["clerk"].id, "code": "E1",
+        "case_id": case.id,
     }
     return {"place": place, "staff": staff, "residents": residents, "activity": activity, "values": values}
 

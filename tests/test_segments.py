@@ -42,7 +42,8 @@ def sms_templates():
 FILL = {"code": "A999", "title": "志" * SHORT, "name": "名" * SHORT, "community": "社" * SHORT,
         "place": "地" * SHORT, "when": "11-28 15:46", "points": "100000", "balance": "1000000",
         "reason": "因" * 40, "minutes": 10, "time": "23:59", "n": 99, "phone": "0594-23456789", "choices": "1活动",
-        "goods": "品" * SHORT, "stock": 99999, "items": "品" * 40, "link": "https://t.me/linli_community_bot?start=link-ABCDEFGH23"}
+        "goods": "品" * SHORT, "stock": 99999, "items": "品" * 40, "link": "https://t.me/linli_community_bot?start=link-ABCDEFGH23",
+        "case": "20419", "hours": 120, "what": "做" * SHORT, "original": "20418"}
 
 
 def test_the_catalogue_has_the_sms_templates():

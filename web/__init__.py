@@ -24,6 +24,7 @@ from . import (
     admin,
     awards,
     cards,
+    cases,
     channels,
     cli,
     counter,
@@ -122,7 +123,7 @@ def create_app(test_config=None):
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
                       admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, reports.bp,
-                      cards.bp, staff.bp, places.bp):
+                      cards.bp, staff.bp, places.bp, cases.bp):
         app.register_blueprint(blueprint)
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)

@@ -68,6 +68,14 @@ SENTENCES = {
     "activity.close": _l("closed sign-ups of activity %(target)s"),
     "activity.reopen": _l("reopened sign-ups of activity %(target)s"),
     "announcement.send": _l("sent an announcement to %(to)s residents: %(text)s"),
+    "case.report": _l("wrote down case %(target)s for a resident"),
+    "case.accept": _l("took on case %(target)s"),
+    "case.handled": _l("dealt with case %(target)s: %(detail)s"),
+    "case.close": _l("closed case %(target)s as solved"),
+    "case.reopen": _l("opened case %(target)s again"),
+    "case.refuse": _l("refused case %(target)s: %(detail)s"),
+    "case.merge": _l("merged case %(target)s into %(detail)s"),
+    "case.transfer": _l("handed case %(target)s to %(detail)s"),
     "goods.create": _l("put goods %(target)s on sale at %(points)s points"),
     "goods.edit": _l("changed goods %(target)s (%(points)s points)"),
     "stock.receive": _l("received %(quantity)s of goods %(target)s"),
@@ -109,7 +117,7 @@ def sentence(event):
     points = detail.get("total", detail.get("points"))
     params = {"target": event.target.partition(":")[2] or event.target, "reason": "", "note": "",
               "code": "", "to": "", "text": "", "quantity": "", "version": "", "username": "", "community": "",
-              "count": "", "name": "", "phone": "",
+              "count": "", "name": "", "phone": "", "detail": "",
               **detail, "role": role_name(detail.get("role", "")),
               "points": ledger.format_amount(points) if isinstance(points, int) else "",
               "category": category_name(detail.get("category") or event.target.partition(":")[2])}

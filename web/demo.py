@@ -8,7 +8,7 @@ import ledger
 from catalog.checkout import checkout
 from catalog.codes import find_digit_code, issue_digit_code
 from catalog.goods import create_goods, receive_stock
-from community import Community, Staff
+from community import Community, Staff, cases
 from community import activities as act
 from community.awards import confirm_participation, report_deed
 from community.people import create_community, create_staff, register_resident
@@ -98,6 +98,12 @@ def create_demo_data(seed=7):
         deed = report_deed(first, locals_[0], "rescue", "扶起摔倒的老人并送医")
         confirm_participation(first, deed)
         _stock_the_shop(first, clerks[c.id], c, locals_)
+        # What residents reported: one waiting, one taken on, one closed with its points.
+        cases.report(locals_[1], "facilities", "3号楼楼道的灯坏了，晚上很黑")
+        taken = cases.report(locals_[2], "environment", "小区门口的垃圾两天没人清了")
+        cases.accept(first, taken)
+        fixed = cases.report(locals_[3], "hazard", "5号楼前的井盖松了")
+        cases.verify(cases.handled(first, fixed, "已通知物业换了新井盖"), True, resident=locals_[3])
     return credentials
 
 

@@ -66,6 +66,20 @@ class DeedForm(FlaskForm):
     note = StringField(_l("What happened"), validators=[DataRequired(), Length(max=200)])
 
 
+class CaseForm(FlaskForm):
+    phone = StringField(PICKER, validators=[DataRequired(), Length(max=60)])
+    category = SelectField(_l("Kind of problem"))
+    text = TextAreaField(_l("What is wrong"), validators=[DataRequired(), Length(max=300)])
+    place = StringField(_l("Where (if not at the resident's home)"), validators=[Optional(), Length(max=80)])
+
+
+class CaseActionForm(FlaskForm):
+    """The next step of a case; `note` is what was done, a refusal's reason, or the case merged into."""
+
+    note = StringField(_l("What was done, the reason, or the earlier case's number"),
+                       validators=[Optional(), Length(max=300)])
+
+
 class ResidentForm(FlaskForm):
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     phone = StringField(_l("Phone number"), validators=[Optional(), Length(max=32)])

@@ -1,0 +1,322 @@
+"""Every matter answered (事事有回音): what a resident reports reaches their grid worker (else the
+community's coordinators), each step has a time limit, and the reporter hears of every step in
+one short message. A case is closed only when the fix is verified — by the reporter's `1` (已解决)
+or by staff — and only then may it earn the reporter points: the first reporter of a set of
+duplicates, within a monthly cap, citing the case. Staff earn nothing for doing their job.
+
+Steps: received → accepted → handled (waiting for verification) → closed; "not solved" reopens
+it (back to accepted); it may instead be refused with a reason, or merged into an earlier case
+(its reporter then follows that one). A step past its time limit is yellow; past twice its limit,
+red, and it shows in the coordinators' overdue list whoever holds it.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+import ledger
+from ledger import Transfer, db
+from ledger.models import utcnow
+
+from . import notices
+from .audit import record
+from .errors import (
+    CaseNotFound,
+    CaseNotOpen,
+    CaseWrongStep,
+    InvalidInput,
+    NotAnEarlierCase,
+    NotPermitted,
+    ReasonNeeded,
+    ReportTooLong,
+    SayWhatWasDone,
+)
+from .models import Case, CaseEvent, Community, Resident, Staff
+from .people import authorize, can_act, ensure_active, grid_of, in_reach
+
+HOUR = datetime.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name_zh: str
+    name_en: str
+    accept: datetime.timedelta  # to accept (or refuse) a new report
+    handle: datetime.timedelta  # to fix it once accepted
+    verify: datetime.timedelta  # for the reporter (or staff) to confirm the fix
+    points: int  # hundredths, to the first reporter once the fix is verified
+
+    def name(self, language):
+        return self.name_en if language == "en" else self.name_zh
+
+
+#: The short list residents pick from, by number (1 安全隐患 …).
+CATEGORIES = (
+    Category("hazard", "安全隐患", "Safety hazard", 2 * HOUR, 24 * HOUR, 48 * HOUR, 50),
+    Category("environment", "环境卫生", "Environment", 4 * HOUR, 48 * HOUR, 48 * HOUR, 20),
+    Category("facilities", "设施维修", "Facilities", 4 * HOUR, 72 * HOUR, 48 * HOUR, 20),
+    Category("dispute", "邻里纠纷", "Neighbour dispute", 4 * HOUR, 72 * HOUR, 72 * HOUR, 0),
+    Category("other", "其他", "Other", 8 * HOUR, 120 * HOUR, 72 * HOUR, 0),
+)
+BY_CODE = {c.code: c for c in CATEGORIES}
+#: Report points one resident may earn in a calendar month (hundredths).
+MONTHLY_CAP = 200
+MAX_TEXT = 300
+
+
+def category(code):
+    if code not in BY_CODE:
+        raise InvalidInput("unknown category")
+    return BY_CODE[code]
+
+
+def get_case(number):
+    case = Case.get_or_none(Case.id == number) if str(number).isdigit() else None
+    if case is None:
+        raise CaseNotFound()
+    return case
+
+
+def grid_worker_for(resident):
+    """The active grid worker (or unit head) of the resident's grid, or None."""
+    if not resident.grid_label:
+        return None
+    grids = Community.select(Community.id).where(
+        (Community.parent == resident.community_id) & (Community.level == Community.GRID)
+        & ((Community.name_zh == resident.grid_label) | (Community.code == resident.grid_label)))
+    units = Community.select(Community.id).where(Community.parent.in_(grids))
+    return (Staff.select().where((Staff.role == Staff.GRID_WORKER) & Staff.active
+                                 & (Staff.community.in_(grids) | Staff.community.in_(units)))
+            .order_by(Staff.community, Staff.id).first())
+
+
+def _event(case, action, staff=None, detail=""):
+    """The step in the case's history (a staff member's step is also in the audit log)."""
+    CaseEvent.create(case=case.id, action=action, staff=staff, detail=detail[:300])
+
+
+def _tell(case, kind, own=None, **params):
+    """One short message to the reporter (with `own` parameters for them alone), and to the
+    reporters of cases merged into this one."""
+    notices.queue_notice(kind, case.reporter_id, case=case.id, **params, **(own or {}))
+    followers = {c.reporter_id for c in Case.select(Case.reporter).where(
+        (Case.duplicate_of == case.id) & (Case.state == Case.MERGED))} - {case.reporter_id}
+    for resident_id in sorted(followers):
+        notices.queue_notice(kind, resident_id, case=case.id, **params)
+
+
+def report(resident, category_code, text, *, place="", staff=None, now=None):
+    """Record what a resident reports (by SMS, Telegram, or staff writing it down); return the case."""
+    now = now or utcnow()
+    ensure_active(resident)
+    kind = category(category_code)
+    text = " ".join((text or "").split())
+    if not text or len(text) > MAX_TEXT or not text.isprintable():
+        raise ReportTooLong()
+    if staff is not None:
+        authorize(staff, resident.community, Staff.COORDINATOR, Staff.GRID_WORKER)
+        if not in_reach(staff, resident):
+            raise NotPermitted()
+    place = " ".join((place or "").split())[:80] or " ".join(
+        p for p in (resident.grid_label, resident.unit_label) if p)
+    with db.atomic():
+        case = Case.create(community=resident.community_id, reporter=resident.id, reported_by=staff,
+                           category=kind.code, text=text, place=place, assignee=grid_worker_for(resident),
+                           due_at=now + kind.accept, step_started_at=now, created_at=now)
+        _event(case, "report", staff, text)
+        if staff is not None:
+            record(staff, "case.report", f"case:{case.id}", community=case.community)
+        if staff is not None:  # the resident did not write it themselves: tell them its number
+            _tell(case, notices.CASE_RECEIVED, hours=_hours(kind.accept))
+    return case
+
+
+def _hours(delta):
+    return max(1, int(delta.total_seconds() // 3600))
+
+
+def expected_answer(case):
+    """When the reporter may expect to hear back: the current step's limit."""
+    return case.due_at
+
+
+def may_handle(staff, case):
+    """Coordinators of the case's community, and the grid worker it is assigned to (or whose grid
+    its reporter lives in)."""
+    if can_act(staff, case.community, Staff.COORDINATOR):
+        return True
+    return staff.role == Staff.GRID_WORKER and (
+        case.assignee_id == staff.id or (grid_of(staff) is not None and in_reach(staff, case.reporter)))
+
+
+def _authorize(staff, case):
+    if not may_handle(staff, case):
+        raise NotPermitted()
+
+
+def _step(case, state, expected, now, **values):
+    """Move an open case from one of `expected` states to `state`; refuse if someone moved it first."""
+    if case.state not in Case.OPEN:
+        raise CaseNotOpen()
+    changed = Case.update(state=state, **values).where((Case.id == case.id) & Case.state.in_(expected)).execute()
+    if not changed:
+        raise CaseWrongStep()
+    return Case.get_by_id(case.id)
+
+
+def accept(staff, case, now=None):
+    """Take the case on: it is now the accepting staff member's, to handle within its limit."""
+    now = now or utcnow()
+    _authorize(staff, case)
+    kind = category(case.category)
+    with db.atomic():
+        case = _step(case, Case.ACCEPTED, (Case.RECEIVED,), now, assignee=staff.id, due_at=now + kind.handle,
+                     step_started_at=now)
+        _event(case, "accept", staff)
+        record(staff, "case.accept", f"case:{case.id}", community=case.community)
+        _tell(case, notices.CASE_ACCEPTED, hours=_hours(kind.handle))
+    return case
+
+
+def handled(staff, case, what, now=None):
+    """The fix is done: the reporter is asked whether it is solved (1 已解决 2 未解决)."""
+    now = now or utcnow()
+    _authorize(staff, case)
+    what = " ".join((what or "").split())[:300]
+    if not what:
+        raise SayWhatWasDone()
+    kind = category(case.category)
+    with db.atomic():
+        case = _step(case, Case.HANDLED, (Case.RECEIVED, Case.ACCEPTED), now, reason=what,
+                     assignee=case.assignee_id or staff.id, due_at=now + kind.verify, step_started_at=now)
+        _event(case, "handled", staff, what)
+        record(staff, "case.handled", f"case:{case.id}", {"detail": what}, community=case.community)
+        _tell(case, notices.CASE_HANDLED, title=what)
+    return case
+
+
+def verify(case, solved, *, staff=None, resident=None, now=None):
+    """The reporter's answer (or staff's check): solved closes the case and may earn the reporter
+    points; not solved reopens it."""
+    now = now or utcnow()
+    if staff is not None:
+        _authorize(staff, case)
+    elif resident is None or resident.id != case.reporter_id:
+        raise NotPermitted()
+    kind = category(case.category)
+    with db.atomic():
+        if not solved:
+            case = _step(case, Case.ACCEPTED, (Case.HANDLED,), now, due_at=now + kind.handle, step_started_at=now,
+                         reopened=Case.reopened + 1)
+            _event(case, "reopen", staff, "not solved")
+            if staff is not None:
+                record(staff, "case.reopen", f"case:{case.id}", community=case.community)
+            _tell(case, notices.CASE_REOPENED, hours=_hours(kind.handle))
+            return case
+        case = _step(case, Case.CLOSED, (Case.HANDLED,), now, closed_at=now)
+        _event(case, "close", staff, "solved")
+        if staff is not None:
+            record(staff, "case.close", f"case:{case.id}", community=case.community)
+        points = _award(case, kind, now)
+        reporter = Resident.get_by_id(case.reporter_id)
+        _tell(case, notices.CASE_CLOSED, own={"points": points, "balance": ledger.balance(reporter.account_id)})
+    return Case.get_by_id(case.id)
+
+
+def _award(case, kind, now):
+    """The reporter's points for a verified fix: once, within the month's cap; 0 when none."""
+    if kind.points <= 0 or case.duplicate_of_id is not None:
+        return 0
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    earned = sum(c.points for c in Case.select(Case.points).where(
+        (Case.reporter == case.reporter_id) & (Case.closed_at >= month) & (Case.id != case.id)))
+    points = min(kind.points, MONTHLY_CAP - earned)
+    if points <= 0:
+        return 0
+    reporter = Resident.get_by_id(case.reporter_id)
+    transfer = ledger.transfer(case.community.issuer_id, reporter.account_id, points, kind=Transfer.AWARD,
+                               memo=f"case {case.id}: {case.text}"[:500], actor="case",
+                               idempotency_key=f"award:case:{case.id}")
+    Case.update(points=points, transfer=transfer.id).where(Case.id == case.id).execute()
+    return points
+
+
+def refuse(staff, case, reason, now=None):
+    """Not a matter for the community (or not one at all): the reporter hears why."""
+    now = now or utcnow()
+    _authorize(staff, case)
+    reason = " ".join((reason or "").split())[:300]
+    if not reason:
+        raise ReasonNeeded()
+    with db.atomic():
+        case = _step(case, Case.REFUSED, Case.OPEN, now, reason=reason, closed_at=now)
+        _event(case, "refuse", staff, reason)
+        record(staff, "case.refuse", f"case:{case.id}", {"detail": reason}, community=case.community)
+        _tell(case, notices.CASE_REFUSED, reason=reason)
+    return case
+
+
+def merge(staff, case, original_number, now=None):
+    """The same matter as an earlier open case: the reporter follows that one from now on."""
+    now = now or utcnow()
+    _authorize(staff, case)
+    try:
+        original = get_case(original_number)
+    except CaseNotFound:
+        raise NotAnEarlierCase() from None
+    if original.id == case.id or original.community_id != case.community_id or original.state not in Case.OPEN:
+        raise NotAnEarlierCase()
+    if original.duplicate_of_id is not None:
+        original = original.duplicate_of
+    with db.atomic():
+        case = _step(case, Case.MERGED, Case.OPEN, now, duplicate_of=original.id, closed_at=now)
+        _event(case, "merge", staff, f"#{original.id}")
+        record(staff, "case.merge", f"case:{case.id}", {"detail": f"#{original.id}"}, community=case.community)
+        notices.queue_notice(notices.CASE_MERGED, case.reporter_id, case=case.id, original=original.id)
+    return case
+
+
+def transfer_case(staff, case, to_staff):
+    """Hand the case to a colleague who may handle it."""
+    _authorize(staff, case)
+    if not (to_staff.active and may_handle(to_staff, case)):
+        raise NotPermitted()
+    with db.atomic():
+        Case.update(assignee=to_staff.id).where((Case.id == case.id) & Case.state.in_(Case.OPEN)).execute()
+        _event(case, "transfer", staff, to_staff.display_name or to_staff.username)
+        record(staff, "case.transfer", f"case:{case.id}", {"detail": to_staff.username}, community=case.community)
+    return Case.get_by_id(case.id)
+
+
+def urgency(case, now=None):
+    """"" on time, "yellow" past its step's limit, "red" past twice that."""
+    if case.state not in Case.OPEN:
+        return ""
+    now = now or utcnow()
+    if now <= case.due_at:
+        return ""
+    return "red" if now > case.due_at + (case.due_at - case.step_started_at) else "yellow"
+
+
+def waiting_for_answer(resident):
+    """The reporter's newest case waiting for their 1 (solved) or 2 (not solved), or None."""
+    return (Case.select().where((Case.reporter == resident.id) & (Case.state == Case.HANDLED))
+            .order_by(Case.id.desc()).first())
+
+
+def latest(resident):
+    return Case.select().where(Case.reporter == resident.id).order_by(Case.id.desc()).first()
+
+
+def inbox(staff, now=None):
+    """What a staff member has to do: {"mine", "overdue", "verify", "new"} lists of open cases."""
+    now = now or utcnow()
+    query = Case.select().where(Case.state.in_(Case.OPEN)).order_by(Case.due_at)
+    cases = [c for c in query if may_handle(staff, c)]
+    coordinator = staff.role in (Staff.ADMIN, Staff.COORDINATOR)
+    return {
+        "new": [c for c in cases if c.state == Case.RECEIVED and (c.assignee_id in (None, staff.id) or coordinator)],
+        "mine": [c for c in cases if c.assignee_id == staff.id and c.state == Case.ACCEPTED],
+        "verify": [c for c in cases if c.state == Case.HANDLED],
+        "overdue": [c for c in cases if urgency(c, now) == "red" or (urgency(c, now) and not coordinator)],
+    }

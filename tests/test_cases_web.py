@@ -1,0 +1,109 @@
+"""A grid worker's side of a case on the pages they use, submitting the forms the pages render;
+the reporter by SMS; the notices through the outbox worker."""
+
+import asyncio
+
+import community_factory as make
+import pytest
+from webforms import Browser, find_form
+
+import ledger
+from botapp.dialogue import SMS
+from botapp.worker import Pacer, Worker
+from community import Case, Staff, cases, places
+
+PHONE = "+8613800138000"
+
+
+class Phone:
+    """The worker's SMS sender, keeping what reaches the resident's phone."""
+
+    name, daily_limit = "sms", 0
+    pacer = Pacer(rate=0)
+
+    def __init__(self):
+        self.texts = []
+
+    async def send(self, to, text):
+        self.texts.append((to, text))
+        return f"SM{len(self.texts)}"
+
+
+@pytest.fixture
+def world(app):
+    with app.app_context():
+        place = make.build_place()
+        make.coordinator(place.north, username="north-coord")
+        worker = make.staff(Staff.GRID_WORKER, places.add_place("N1-G1", "一网格", "grid", "N1"), username="grid-wang")
+        resident = make.resident(place.north, "陈桂兰", phone_number=PHONE, grid_label="一网格", unit_label="3号楼")
+    return {"worker": worker, "resident": resident}
+
+
+def deliver(app, phone):
+    with app.app_context():
+        asyncio.run(Worker(app.extensions["linli.dialogue"], sms=phone).drain_once())
+
+
+def test_a_grid_worker_takes_a_report_from_new_to_closed_and_the_reporter_answers_1(app, client, world):
+    dialogue, phone = app.extensions["linli.dialogue"], Phone()
+    with app.app_context():
+        dialogue.handle(SMS, PHONE, "反映 3号楼楼道灯坏了")
+        recorded = dialogue.handle(SMS, PHONE, "3").full_text()
+        number = Case.select().get().id
+    assert f"编号{number}" in recorded
+    browser = Browser(client)
+    browser.login("grid-wang")
+    inbox = browser.get("/cases/").get_data(as_text=True)
+    assert "新反映的 (1)" in inbox and "3号楼楼道灯坏了" in inbox
+    browser.get(f"/cases/{number}")
+    page = browser.submit(button="受理").get_data(as_text=True)
+    assert "办理中" in page
+    deliver(app, phone)
+    assert f"编号{number}已受理" in phone.texts[-1][1]
+    page = browser.submit(button="已处理，请反映人确认", note="换了新灯泡").get_data(as_text=True)
+    assert "等反映人确认" in page and "换了新灯泡" in page
+    deliver(app, phone)
+    assert "解决了吗？回复1已解决，2未解决" in phone.texts[-1][1]
+    with app.app_context():
+        thanked = dialogue.handle(SMS, PHONE, "1").full_text()  # the worker remembered the question
+        resident = world["resident"]
+        assert Case.get_by_id(number).state == Case.CLOSED
+        assert ledger.balance(resident.account_id) == cases.BY_CODE["facilities"].points
+        assert ledger.verify().ok
+    assert "已办结" in thanked and "积分+0.2" in thanked
+    deliver(app, phone)
+    assert f"编号{number}已办结" in phone.texts[-1][1] and len(phone.texts) == 3
+    page = browser.get(f"/cases/{number}").get_data(as_text=True)
+    assert "已办结" in page or "closed" in page
+    assert "确认已解决，办结" in page and "反映人因此获得 0.2 分" in page
+
+
+def test_staff_write_down_a_report_once_and_a_double_click_changes_nothing(app, client, world):
+    browser = Browser(client)
+    browser.login("north-coord")
+    browser.get("/cases/new")
+    form = find_form(browser.html, has="text")
+    values = form.values(phone="13800138000", category="hazard", text="井盖松动", place="3号楼门口")
+    done = browser.send(form, values)
+    assert done.status_code == 200 and "已登记" in done.get_data(as_text=True)
+    browser.send(form, values)  # the same form again: a double click, or the back button
+    with app.app_context():
+        assert Case.select().count() == 1
+        [case] = Case.select()
+        assert (case.place, case.reported_by.username) == ("3号楼门口", "north-coord")
+        assert make.kinds_of(world["resident"]) == ["case_received"]
+
+
+def test_a_refusal_needs_its_reason_and_the_reporter_hears_it(app, client, world):
+    with app.app_context():
+        case = cases.report(world["resident"], "other", "楼上太吵")
+    browser = Browser(client)
+    browser.login("grid-wang")
+    browser.get(f"/cases/{case.id}")
+    page = browser.submit(button="不属社区办理：说明原因后退回").get_data(as_text=True)
+    assert "请先在框里写明原因" in page
+    browser.get(f"/cases/{case.id}")
+    browser.submit(button="不属社区办理：说明原因后退回", note="请拨打12345热线")
+    with app.app_context():
+        assert Case.get_by_id(case.id).state == Case.REFUSED
+        assert make.kinds_of(world["resident"]) == ["case_refused"]

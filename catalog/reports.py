@@ -300,7 +300,6 @@ def confirmation_lines(communities, start, end, grid=None):
         yield {**row, "phone": mask_phone(row["phone"]), "award": row["amount"] if posted_here else None}
 
 
-EXPORTS = {"transfers": ledger_lines, "redemptions": redemption_lines, "confirmations": confirmation_lines}
 
 
 def record_export(staff, what, communities, first_day, last_day):
@@ -375,3 +374,61 @@ def statement(resident, start, end):
         total_in=sum(line.amount for line in lines if line.amount > 0),
         total_out=-sum(line.amount for line in lines if line.amount < 0),
     )
+
+
+# --- cases (事事有回音) -------------------------------------------------------------------------
+
+
+@dataclass
+class CaseFigures:
+    """One category's cases in a period: received, closed, closed within their limits, and closed
+    at the first fix (the reporter's 1 without a 2 before it)."""
+
+    category: str
+    received: int = 0
+    closed: int = 0
+    on_time: int = 0
+    first_time: int = 0
+
+
+def _cases_in(communities, grid=None):
+    query = Case.select(Case, Resident).join(Resident, on=(Case.reporter == Resident.id)).where(
+        Case.community.in_(_ids(communities)))
+    return query.where(_of_grid(grid)) if grid is not None else query
+
+
+def _within_limits(case):
+    kind = cases.category(case.category)
+    return case.closed_at <= case.created_at + kind.accept + kind.handle + kind.verify
+
+
+def case_summary(communities, start, end, grid=None):
+    """Per category and in all: cases received and closed in [start, end), on time, at the first fix."""
+    by_category = {c.code: CaseFigures(c.code) for c in cases.CATEGORIES}
+    for case in _cases_in(communities, grid).where(Case.created_at >= start, Case.created_at < end):
+        by_category[case.category].received += 1
+    closed = _cases_in(communities, grid).where(Case.state == Case.CLOSED, Case.closed_at >= start,
+                                                Case.closed_at < end)
+    for case in closed:
+        figures = by_category[case.category]
+        figures.closed += 1
+        figures.on_time += _within_limits(case)
+        figures.first_time += case.reopened == 0
+    rows = list(by_category.values())
+    total = CaseFigures("", *(sum(getattr(r, f) for r in rows) for f in ("received", "closed", "on_time",
+                                                                        "first_time")))
+    return rows, total
+
+
+def case_lines(communities, start, end, grid=None):
+    """The cases received in [start, end), as rows for a spreadsheet."""
+    for case in _cases_in(communities, grid).where(Case.created_at >= start, Case.created_at < end).order_by(Case.id):
+        yield {"case": case.id, "created_at": case.created_at, "community": case.community_id,
+               "category": case.category, "text": case.text, "place": case.place, "state": case.state,
+               "display_name": case.reporter.display_name, "phone": mask_phone(case.reporter.phone),
+               "closed_at": case.closed_at, "on_time": case.state == Case.CLOSED and _within_limits(case),
+               "reopened": case.reopened, "points": case.points, "duplicate_of": case.duplicate_of_id}
+
+
+EXPORTS = {"transfers": ledger_lines, "redemptions": redemption_lines, "confirmations": confirmation_lines,
+           "cases": case_lines}

@@ -2,6 +2,9 @@
 the reporter by SMS; the notices through the outbox worker."""
 
 import asyncio
+import csv
+import io
+import re
 
 import community_factory as make
 import pytest
@@ -107,3 +110,27 @@ def test_a_refusal_needs_its_reason_and_the_reporter_hears_it(app, client, world
     with app.app_context():
         assert Case.get_by_id(case.id).state == Case.REFUSED
         assert make.kinds_of(world["resident"]) == ["case_refused"]
+
+
+def test_the_reports_count_cases_and_export_them(app, client, world):
+    with app.app_context():
+        resident, coordinator = world["resident"], Staff.get(Staff.username == "north-coord")
+        quick = cases.handled(coordinator, cases.report(resident, "hazard", "井盖松了"), "换了")
+        cases.verify(quick, True, resident=resident)
+        again = cases.handled(coordinator, cases.report(resident, "facilities", "灯坏了"), "修了")
+        again = cases.verify(again, False, resident=resident)
+        cases.verify(cases.handled(coordinator, again, "换了灯"), True, staff=coordinator)
+        cases.report(resident, "environment", "垃圾")
+    browser = Browser(client)
+    browser.login("north-coord")
+    page = browser.get("/reports/").get_data(as_text=True)
+    table = page[page.index('id="cases"'):page.index("</table>", page.index('id="cases"'))]
+    cells = re.findall(r'data-label="[^"]+">(?:<strong>)?([^<]*)', table)
+    assert cells[-5:] == ["合计", "3", "2", "2", "1"]  # received, closed, on time, at the first fix
+    assert 'formaction="/reports/export/cases.csv"' in page
+    form = find_form(browser.html, has="from")  # the page's own filter, sent to the CSV button's address
+    response = client.get("/reports/export/cases.csv", query_string=form.values())
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert [r["反映的问题"] for r in rows] == ["井盖松了", "灯坏了", "垃圾"]
+    assert [r["重新办理次数"] for r in rows] == ["0", "1", "0"]
+    assert all(r["手机号"].startswith("138****") for r in rows)

@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 import ledger
 from catalog import reports
 from catalog.models import Redemption
-from community import Signup, Staff, places
+from community import Case, Signup, Staff, cases, places
 from community.people import can_act, get_resident, mask_phone, visible_communities
 from community.rules import current_rules
 from ledger import Transfer
@@ -163,6 +163,7 @@ def dashboard():
     categories = sorted(set(names) | used)
     names.update({c: c for c in used - set(names)})
     rows, total = reports.community_totals(communities, start, end, LOW_STOCK, grid=grid)
+    case_rows, case_total = reports.case_summary(communities, start, end, grid=grid)
     visible = visible_communities(current_staff())
     return render_template(
         "reports/dashboard.html", scope=code, visible=visible, grids=places.grids_of(visible),
@@ -170,6 +171,8 @@ def dashboard():
         palette=PALETTE, redeemed_colour=REDEEMED_COLOUR, chart=_chart(weeks, categories, names),
         rows=rows, total=total, top=reports.top_goods(communities, start, end, grid=grid),
         stock=reports.stock_levels(communities), low=LOW_STOCK, places={c.id: c.name(language) for c in communities},
+        case_rows=case_rows, case_total=case_total,
+        case_kinds={c.code: c.name(language) for c in cases.CATEGORIES},
     )
 
 
@@ -212,6 +215,22 @@ def _columns(what, communities):
 
     people = [(_("Resident"), plain("resident_id")), (_("Name"), text("display_name")),
               (_("Phone number"), text("phone"))]
+    if what == "cases":
+        kinds_of_case = {c.code: c.name(language) for c in cases.CATEGORIES}
+        case_states = {Case.RECEIVED: _("waiting to be taken on"), Case.ACCEPTED: _("being dealt with"),
+                       Case.HANDLED: _("waiting for the reporter"), Case.CLOSED: _("closed"),
+                       Case.REFUSED: _("not taken up"), Case.MERGED: _("merged")}
+        return [
+            (_("No."), plain("case")), (_("Time"), when), (_("Community"), place),
+            (_("Kind"), label(kinds_of_case, "category")), (_("What is wrong"), text("text")),
+            (_("Where"), text("place")), (_("State"), label(case_states, "state")),
+            (_("Name"), text("display_name")), (_("Phone number"), text("phone")),
+            (_("Closed"), lambda row: to_local(row["closed_at"], zone).strftime("%Y-%m-%d %H:%M:%S")
+             if row["closed_at"] else ""),
+            (_("On time"), lambda row: _("yes") if row["on_time"] else ""),
+            (_("Opened again"), plain("reopened")), (_("Points awarded"), amount("points")),
+            (_("Same matter as"), plain("duplicate_of")),
+        ]
     if what == "transfers":
         return [
             (_("Time"), when), (_("Transfer"), plain("transfer_id")), (_("Kind"), label(kinds, "kind")),

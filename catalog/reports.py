@@ -11,10 +11,21 @@ from dataclasses import dataclass, field
 
 from peewee import JOIN, fn
 
-from community import cases
+from community import cases, mediation
 from community.audit import record
-from community.models import Activity, Case, Confirmation, Notice, PointRule, Resident, Signup, Staff
+from community.models import (
+    Activity,
+    Case,
+    Confirmation,
+    MediationSeat,
+    Notice,
+    PointRule,
+    Resident,
+    Signup,
+    Staff,
+)
 from community.people import grid_labels, mask_phone
+from community.rules import current_rule
 from ledger import Entry, HistoryLine, Transfer, db
 from ledger.models import from_local, to_local
 
@@ -325,6 +336,9 @@ def what_for(line, language, reversed_word):
         case = Case.get_or_none(Case.transfer == line.transfer_id)
         if case is not None:  # a reporter's points for a verified fix
             return f"{cases.category(case.category).name(language)} #{case.id} {case.text}"
+        seat = MediationSeat.get_or_none(MediationSeat.transfer == line.transfer_id)
+        if seat is not None:  # a mediator's points for an agreement
+            return f"{current_rule(mediation.RULE).name(language)} {seat.mediation.summary}"
     elif line.kind == Transfer.REDEEM:
         redemption = Redemption.get_or_none(Redemption.transfer == line.transfer_id)
         if redemption is not None:

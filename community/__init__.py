@@ -7,7 +7,7 @@ own their transactions, write their audit events and notices in the same transac
 change, and raise the named errors in `community.errors`.
 """
 
-from . import activities, audit, awards, cases, contacts, notices, people, rules
+from . import activities, audit, awards, cases, contacts, mediation, notices, people, rules
 from .errors import CommunityError
 from .models import (
     MODELS,
@@ -18,6 +18,9 @@ from .models import (
     Community,
     Confirmation,
     Contact,
+    Mediation,
+    MediationSeat,
+    Mediator,
     Notice,
     PointRule,
     Resident,
@@ -27,7 +30,7 @@ from .models import (
 
 __all__ = [
     "MODELS", "Activity", "AuditEvent", "Case", "CaseEvent", "Community", "CommunityError", "Contact",
-    "Confirmation", "Notice",
-    "PointRule", "Resident", "Signup", "Staff", "activities", "audit", "awards", "cases", "contacts", "notices",
-    "people", "rules",
+    "Confirmation", "Mediation", "MediationSeat", "Mediator", "Notice",
+    "PointRule", "Resident", "Signup", "Staff", "activities", "audit", "awards", "cases", "contacts",
+    "mediation", "notices", "people", "rules",
 ]

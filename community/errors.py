@@ -184,3 +184,23 @@ class SayWhatWasDone(InvalidInput):
 
 class NotAnEarlierCase(InvalidInput):
     """Write the number of an earlier open case of the same community in the box."""
+
+
+class MediationNeeds(InvalidInput):
+    """A mediation needs a summary, two parties and at least one mediator of this community."""
+
+
+class MediatorIsAParty(InvalidInput):
+    """A mediator who is a party, or related to one, declares it and steps aside."""
+
+
+class LastMediator(InvalidInput):
+    """Appoint another mediator before the last one steps aside."""
+
+
+class TermsNeeded(InvalidInput):
+    """An agreement needs its terms written down."""
+
+
+class MediationClosed(CommunityError):
+    """This mediation is already closed."""

@@ -244,6 +244,62 @@ class CaseEvent(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class Mediator(BaseModel):
+    """An appointed mediator of a community's neighbour reasoning room (近邻评理室): a resident or
+    a staff member."""
+
+    community = ForeignKeyField(Community, backref="mediators")
+    resident = ForeignKeyField(Resident, null=True)
+    staff = ForeignKeyField(Staff, null=True)
+    active = BooleanField(default=True)
+    appointed_by = ForeignKeyField(Staff, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    def name(self):
+        return self.resident.display_name if self.resident_id else (self.staff.display_name or self.staff.username)
+
+
+class Mediation(BaseModel):
+    """A dispute brought to mediation (community.mediation), from a report, a walk-in, or a
+    transfer from the police or the 12345 hotline."""
+
+    OPEN, CLOSED = "open", "closed"
+    SOURCES = ("walk_in", "report", "police", "hotline")
+    WRITTEN, ORAL, REFERRED, WITHDRAWN = "written", "oral", "referred", "withdrawn"
+    OUTCOMES = (WRITTEN, ORAL, REFERRED, WITHDRAWN)
+
+    community = ForeignKeyField(Community, backref="mediations")
+    source = CharField(max_length=12)
+    case = ForeignKeyField(Case, null=True)
+    summary = CharField(max_length=300)
+    parties = TextField()  # JSON: [{"name": ..., "resident": id or null}, ...]
+    private = BooleanField(default=False)
+    state = CharField(max_length=8, default=OPEN)
+    due_at = DateTimeField()
+    outcome = CharField(max_length=12, default="")
+    terms = CharField(max_length=500, default="")
+    carry_out_by = DateTimeField(null=True)
+    follow_up_on = DateTimeField(null=True)
+    followed_up_at = DateTimeField(null=True)
+    follow_up_note = CharField(max_length=300, default="")
+    created_by = ForeignKeyField(Staff)
+    created_at = DateTimeField(default=utcnow)
+    closed_at = DateTimeField(null=True)
+
+
+class MediationSeat(BaseModel):
+    """A mediator on one mediation; one related to a party declares it and steps aside."""
+
+    mediation = ForeignKeyField(Mediation, backref="seats")
+    mediator = ForeignKeyField(Mediator)
+    stepped_aside = BooleanField(default=False)
+    reason = CharField(max_length=200, default="")
+    transfer = ForeignKeyField(Transfer, null=True)
+
+    class Meta:
+        indexes = ((("mediation", "mediator"), True),)
+
+
 class AuditEvent(BaseModel):
     """Who did what, when, in which community."""
 
@@ -294,4 +350,4 @@ class FormSubmission(BaseModel):
 
 
 MODELS = [Community, Resident, Contact, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice,
-          Case, CaseEvent, AuditEvent, LoginFailure, LoginLockout, FormSubmission]
+          Case, CaseEvent, Mediator, Mediation, MediationSeat, AuditEvent, LoginFailure, LoginLockout, FormSubmission]

@@ -87,9 +87,11 @@ def test_staff_write_down_a_report_once_and_a_double_click_changes_nothing(app, 
     browser.get("/cases/new")
     form = find_form(browser.html, has="text")
     values = form.values(phone="13800138000", category="hazard", text="井盖松动", place="3号楼门口")
+    target = browser.target(form)
     done = browser.send(form, values)
     assert done.status_code == 200 and "已登记" in done.get_data(as_text=True)
-    browser.send(form, values)  # the same form again: a double click, or the back button
+    again = client.post(target, data=values, follow_redirects=True)  # again: a double click, the back button
+    assert again.status_code == 200 and "已经记录过了" in again.get_data(as_text=True)
     with app.app_context():
         assert Case.select().count() == 1
         [case] = Case.select()

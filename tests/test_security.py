@@ -34,7 +34,7 @@ from catalog import cards, codes
 from catalog.checkout import checkout
 from catalog.goods import create_goods, receive_stock
 from catalog.models import CounterCode
-from community import Activity, AuditEvent, Notice, Resident, Signup, Staff, cases, people, places
+from community import Activity, AuditEvent, Notice, Resident, Signup, Staff, cases, mediation, people, places
 from community import logins as throttle
 from community.awards import confirm_participation, report_deed
 from community.errors import BadCredentials, TooManyLogins
@@ -155,6 +155,13 @@ EXPECTED = {
     "cases.new": GRID_ANYWHERE,
     "cases.show": GRID_HERE,
     "cases.act": GRID_HERE,
+    "mediation.index": GRID_ANYWHERE,
+    "mediation.new": COORDINATOR_ANYWHERE,
+    "mediation.show": GRID_HERE,
+    "mediation.close": COORDINATOR_HERE,
+    "mediation.step_aside": COORDINATOR_HERE,
+    "mediation.follow_up": GRID_HERE,
+    "mediation.mediators": COORDINATOR_ANYWHERE,
 }
 
 
@@ -203,11 +210,14 @@ def world(app):
         redemption = checkout(staff["clerk"], code, [(soap.id, 1)], checkout_key="world")
         signup = Signup.get((Signup.activity == activity.id) & (Signup.resident == residents[0].id))
         case = cases.report(residents[1], "facilities", "楼道灯坏了")
+        mediators = [mediation.appoint(boss, place.north, resident=make.resident(place.north, f"调解员{i}"))
+                     for i in range(2)]
+        dispute = mediation.open_mediation(boss, place.north, "楼上漏水", ["张三", "李四"], [m.id for m in mediators])
     values = {
         "activity_id": activity.id, "signup_id": signup.id, "resident_id": residents[0].id,
         "community_id": place.north.id, "goods_id": soap.id, "redemption_id": redemption.id,
         "what": "transfers", "filename": "linli.css", "staff_id": staff["clerk"].id, "code": "E1",
-        "case_id": case.id,
+        "case_id": case.id, "mediation_id": dispute.id, "seat_id": dispute.seats[0].id,
     }
     return {"place": place, "staff": staff, "residents": residents, "activity": activity, "values": values}
 

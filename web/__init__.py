@@ -32,6 +32,7 @@ from . import (
     health,
     home,
     i18n,
+    mediation,
     places,
     reports,
     residents,
@@ -123,7 +124,7 @@ def create_app(test_config=None):
     csrf.exempt(sms.bp)  # Twilio signs its requests instead
     for blueprint in (health.bp, auth_bp, i18n.bp, home.bp, activities.bp, awards.bp, residents.bp,
                       admin.bp, sms.bp, channels.bp, counter.bp, goods.bp, reports.bp,
-                      cards.bp, staff.bp, places.bp, cases.bp):
+                      cards.bp, staff.bp, places.bp, cases.bp, mediation.bp):
         app.register_blueprint(blueprint)
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)

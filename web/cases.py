@@ -46,8 +46,8 @@ def new():
         done = once("case.report", lambda: cases.report(resident, form.category.data, form.text.data,
                                                         place=form.place.data, staff=current_staff()))
         if not done.repeated:
-            flash(_("Recorded as no. %(case)s; the resident is told its number.", case=done.made.id), "success")
-        return redirect(url_for(".show", case_id=done.made.id))
+            flash(_("Recorded as no. %(case)s; the resident is told its number.", case=done.result), "success")
+        return redirect(url_for(".show", case_id=done.result))
     return render_template("cases/new.html", form=form)
 
 

@@ -8,7 +8,7 @@ import ledger
 from catalog.checkout import checkout
 from catalog.codes import find_digit_code, issue_digit_code
 from catalog.goods import create_goods, receive_stock
-from community import Community, Staff, cases
+from community import Community, Staff, cases, mediation
 from community import activities as act
 from community.awards import confirm_participation, report_deed
 from community.people import create_community, create_staff, register_resident
@@ -104,6 +104,10 @@ def create_demo_data(seed=7):
         cases.accept(first, taken)
         fixed = cases.report(locals_[3], "hazard", "5号楼前的井盖松了")
         cases.verify(cases.handled(first, fixed, "已通知物业换了新井盖"), True, resident=locals_[3])
+        # The neighbour reasoning room: two mediators and a dispute before them.
+        mediators = [mediation.appoint(first, c, resident=r) for r in locals_[4:6]]
+        mediation.open_mediation(first, c, "楼上卫生间漏水到楼下，两家协商不成", ["302室 刘家", "202室 郑家"],
+                                 [m.id for m in mediators])
     return credentials
 
 

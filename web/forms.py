@@ -4,11 +4,13 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     IntegerField,
     PasswordField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
@@ -78,6 +80,28 @@ class CaseActionForm(FlaskForm):
 
     note = StringField(_l("What was done, the reason, or the earlier case's number"),
                        validators=[Optional(), Length(max=300)])
+
+
+class MediationForm(FlaskForm):
+    community = SelectField(_l("Community"), coerce=int)
+    source = SelectField(_l("Brought by"))
+    summary = TextAreaField(_l("What the dispute is about"), validators=[DataRequired(), Length(max=300)])
+    parties = TextAreaField(_l("The parties, one per line"), validators=[DataRequired(), Length(max=600)])
+    mediators = SelectMultipleField(_l("Mediators"), coerce=int)
+    private = BooleanField(_l("Private: only coordinators and its mediators see it"))
+
+
+class MediationCloseForm(FlaskForm):
+    outcome = SelectField(_l("Outcome"))
+    terms = TextAreaField(_l("The terms agreed, and who does what"), validators=[Optional(), Length(max=500)])
+    carry_out_by = DateField(_l("To be carried out by"), validators=[Optional()])
+    follow_up_on = DateField(_l("Follow-up visit on"), validators=[Optional()])
+
+
+class AppointForm(FlaskForm):
+    community = SelectField(_l("Community"), coerce=int)
+    phone = StringField(_l("A resident (name, unit or phone number), or a staff member's username"),
+                        validators=[DataRequired(), Length(max=60)])
 
 
 class ResidentForm(FlaskForm):

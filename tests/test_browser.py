@@ -382,3 +382,62 @@ def test_the_first_day_in_chromium_from_an_empty_database_to_a_confirmed_deed(ap
     page.goto(f"{live_server}/residents/?q=陈桂兰")
     page.get_by_role("link", name="陈桂兰").click()
     assert page.locator("#balance").inner_text() == "1"
+
+
+def test_a_grid_worker_takes_a_case_to_closed_and_the_reporter_answers_1(app, live_server, page):
+    """事事有回音 in Chromium: the report by SMS, the grid worker's pages, the reporter's 1, the
+    points and the closing notice."""
+    import asyncio
+
+    from botapp.dialogue import SMS
+    from botapp.worker import Pacer, Worker
+    from community import Case, Staff, cases, places
+    from ledger import balance
+
+    class Phone:
+        name, daily_limit, pacer = "sms", 0, Pacer(rate=0)
+        texts = []
+
+        async def send(self, to, text):
+            self.texts.append(text)
+            return f"SM{len(self.texts)}"
+
+    dialogue, phone = app.extensions["linli.dialogue"], Phone()
+
+    def deliver():  # the worker's loop in its own thread: Playwright's runs in this one
+        def drain():
+            with app.app_context():
+                for _ in range(5):
+                    if not asyncio.run(Worker(dialogue, sms=phone).drain_once()):
+                        break
+
+        worker = threading.Thread(target=drain)
+        worker.start()
+        worker.join(30)
+
+    with app.app_context():
+        place = make.build_place()
+        make.staff(Staff.GRID_WORKER, places.add_place("N1-G1", "一网格", "grid", "N1"), username="grid-wang")
+        resident = make.resident(place.north, "陈桂兰", phone_number="+8613800138000", grid_label="一网格")
+        dialogue.handle(SMS, resident.phone, "反映 3号楼楼道灯坏了")
+        dialogue.handle(SMS, resident.phone, "3")
+        number = Case.select().get().id
+    log_in(page, live_server, "grid-wang")
+    page.locator("label.menu-button").click()  # the menu folds on a phone
+    page.get_by_role("link", name="反映", exact=True).click()
+    page.get_by_role("link", name=str(number)).click()
+    page.get_by_role("button", name="受理").click()
+    page.wait_for_selector("text=办理中")
+    page.get_by_label("处理情况、退回原因，或之前事项的编号").fill("换了新灯泡")
+    page.get_by_role("button", name="已处理，请反映人确认").click()
+    page.wait_for_selector("text=等反映人确认")
+    deliver()
+    assert "解决了吗？回复1已解决，2未解决" in phone.texts[-1]
+    with app.app_context():
+        assert "已办结" in dialogue.handle(SMS, resident.phone, "1").full_text()
+        assert balance(resident.account_id) == cases.BY_CODE["facilities"].points
+    deliver()
+    assert f"编号{number}已办结" in phone.texts[-1]
+    page.reload()
+    page.wait_for_selector("text=确认已解决，办结")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

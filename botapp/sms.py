@@ -12,7 +12,7 @@ import hashlib
 import logging
 import re
 
-from peewee import IntegrityError, fn
+from peewee import Case, IntegrityError, fn
 
 from community.errors import InvalidPhone
 from community.people import mask_phone, normalise_phone
@@ -84,11 +84,17 @@ def _limit(dialogue, phone, inbound, now):
     """None when the message may be answered; else the one reply that says when to try again
     (the first time a limit bites), or "" (silence) after it."""
     mine = (Inbound.address == phone) & (Inbound.id != inbound.id)
-    same = Inbound.select(fn.COUNT(Inbound.id), fn.MIN(Inbound.created_at)).where(
-        mine & (Inbound.fold == inbound.fold) & (Inbound.created_at > now - SAME_TEXT_WINDOW)).scalar(as_tuple=True)
-    burst = Inbound.select(fn.COUNT(Inbound.id), fn.MIN(Inbound.created_at)).where(
-        mine & (Inbound.created_at > now - BURST_WINDOW)).scalar(as_tuple=True)
-    spent = Inbound.select(fn.SUM(Inbound.segments)).where(mine & (Inbound.created_at > now - DAY)).scalar() or 0
+    # One pass over the number's last day: the same text lately, any text lately, segments spent.
+    same_text = (Inbound.fold == inbound.fold) & (Inbound.created_at > now - SAME_TEXT_WINDOW)
+    in_burst = Inbound.created_at > now - BURST_WINDOW
+    counts = Inbound.select(
+        fn.SUM(Case(None, [(same_text, 1)], 0)), fn.MIN(Case(None, [(same_text, Inbound.created_at)], None)),
+        fn.SUM(Case(None, [(in_burst, 1)], 0)), fn.MIN(Case(None, [(in_burst, Inbound.created_at)], None)),
+        fn.SUM(Inbound.segments),
+    ).where(mine & (Inbound.created_at > now - DAY)).tuples().first()
+    same, burst, spent = (counts[0] or 0, counts[1]), (counts[2] or 0, counts[3]), counts[4] or 0
+    if same[0] < SAME_TEXT_LIMIT and burst[0] < BURST_LIMIT and spent < DAILY_SEGMENTS:
+        return None
     language = dialogue.language_of(SMS, phone)
     _ = dialogue.gettext(language)
     if same[0] >= SAME_TEXT_LIMIT:
@@ -101,11 +107,9 @@ def _limit(dialogue, phone, inbound, now):
         first = burst[0] == BURST_LIMIT
         text = _("You are sending messages very fast. Please try again after %(time)s.",
                  time=dialogue.local(until, "%H:%M"))
-    elif spent >= DAILY_SEGMENTS:
+    else:
         text = _("Today's SMS replies for your number are used up. Please try again tomorrow.")
         first = not Inbound.select().where(mine & (Inbound.reply == text) & (Inbound.created_at > now - DAY)).exists()
-    else:
-        return None
     return text if first and not dialogue.opted_out_number(phone) else ""
 
 

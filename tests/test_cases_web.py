@@ -129,6 +129,9 @@ def test_the_reports_count_cases_and_export_them(app, client, world):
     table = page[page.index('id="cases"'):page.index("</table>", page.index('id="cases"'))]
     cells = re.findall(r'data-label="[^"]+">(?:<strong>)?([^<]*)', table)
     assert cells[-5:] == ["合计", "3", "2", "2", "1"]  # received, closed, on time, at the first fix
+    chart = page[page.index('id="cases-chart"'):page.index("</svg>", page.index('id="cases-chart"'))]
+    assert "<title>安全隐患 收到: 1</title>" in chart and "<title>设施维修 办结: 1</title>" in chart
+    assert "邻里纠纷 收到" not in chart  # nothing to draw
     assert 'formaction="/reports/export/cases.csv"' in page
     form = find_form(browser.html, has="from")  # the page's own filter, sent to the CSV button's address
     response = client.get("/reports/export/cases.csv", query_string=form.values())

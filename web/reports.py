@@ -144,6 +144,22 @@ def _chart(weeks, categories, names, height=220, bar=22, gap=18, margin=18):
     return {"width": x, "base": base, "height": base + 24, "bars": bars, "labels": labels, "top": top}
 
 
+def _case_chart(rows, kinds, width=320, bar=12, gap=10, label=84):
+    """Bars for an inline SVG: per kind of case, received above closed."""
+    top = max([r.received for r in rows] + [r.closed for r in rows] + [1])
+    bars, labels, y = [], [], gap
+    for row in rows:
+        labels.append((y + bar + 4, kinds[row.category]))
+        for value, colour, what in ((row.received, PALETTE[0], _("Received")), (row.closed, REDEEMED_COLOUR,
+                                                                                 _("Closed"))):
+            if value:
+                bars.append(Bar(label, y, value * (width - label - 30) / top, bar - 1, colour,
+                                f"{kinds[row.category]} {what}: {value}"))
+            y += bar
+        y += gap
+    return {"width": width, "height": y, "bars": bars, "labels": labels}
+
+
 @bp.get("/")
 @roles_required(COORDINATOR)
 def dashboard():
@@ -164,6 +180,7 @@ def dashboard():
     names.update({c: c for c in used - set(names)})
     rows, total = reports.community_totals(communities, start, end, LOW_STOCK, grid=grid)
     case_rows, case_total = reports.case_summary(communities, start, end, grid=grid)
+    case_kinds = {c.code: c.name(language) for c in cases.CATEGORIES}
     visible = visible_communities(current_staff())
     return render_template(
         "reports/dashboard.html", scope=code, visible=visible, grids=places.grids_of(visible),
@@ -172,7 +189,7 @@ def dashboard():
         rows=rows, total=total, top=reports.top_goods(communities, start, end, grid=grid),
         stock=reports.stock_levels(communities), low=LOW_STOCK, places={c.id: c.name(language) for c in communities},
         case_rows=case_rows, case_total=case_total,
-        case_kinds={c.code: c.name(language) for c in cases.CATEGORIES},
+        case_kinds=case_kinds, case_chart=_case_chart(case_rows, case_kinds),
     )
 
 

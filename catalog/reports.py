@@ -17,6 +17,7 @@ from community.models import (
     Activity,
     Case,
     Confirmation,
+    Mediation,
     MediationSeat,
     Notice,
     PointRule,
@@ -27,7 +28,7 @@ from community.models import (
 from community.people import grid_labels, mask_phone
 from community.rules import current_rule
 from ledger import Entry, HistoryLine, Transfer, db
-from ledger.models import from_local, to_local
+from ledger.models import from_local, to_local, utcnow
 
 from .models import Goods, Redemption, RedemptionLine
 
@@ -446,3 +447,19 @@ def case_lines(communities, start, end, grid=None):
 
 EXPORTS = {"transfers": ledger_lines, "redemptions": redemption_lines, "confirmations": confirmation_lines,
            "cases": case_lines}
+
+
+def mediation_summary(communities, start, end):
+    """Mediations opened and closed in [start, end), the closed ones that ended in an agreement,
+    and those still open past their 30 days."""
+    ids = _ids(communities)
+    closed = Mediation.select().where(Mediation.community.in_(ids), Mediation.state == Mediation.CLOSED,
+                                      Mediation.closed_at >= start, Mediation.closed_at < end)
+    return {
+        "opened": Mediation.select().where(Mediation.community.in_(ids), Mediation.created_at >= start,
+                                           Mediation.created_at < end).count(),
+        "closed": closed.count(),
+        "agreed": closed.where(Mediation.outcome.in_((Mediation.WRITTEN, Mediation.ORAL))).count(),
+        "late": Mediation.select().where(Mediation.community.in_(ids), Mediation.state == Mediation.OPEN,
+                                         Mediation.due_at < utcnow()).count(),
+    }

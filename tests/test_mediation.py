@@ -94,5 +94,7 @@ def test_a_walk_in_dispute_from_opening_to_the_award_through_the_pages(app, clie
         assert Mediation.select().count() == 1
         assert ledger.balance(lin.account_id) == 150
         assert ledger.verify().ok
+    report = browser.get("/reports/").get_data(as_text=True)
+    assert "调解：开始 1 件，结束 1 件，其中达成协议 1 件" in report
     passbook = browser.get(f"/residents/{lin.id}").get_data(as_text=True)
     assert "调解纠纷 楼上漏水到楼下" in passbook and "mediation v" not in passbook

@@ -190,6 +190,7 @@ def dashboard():
         stock=reports.stock_levels(communities), low=LOW_STOCK, places={c.id: c.name(language) for c in communities},
         case_rows=case_rows, case_total=case_total,
         case_kinds=case_kinds, case_chart=_case_chart(case_rows, case_kinds),
+        mediations=reports.mediation_summary(communities, start, end),
     )
 
 

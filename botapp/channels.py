@@ -4,7 +4,7 @@ The dialogue and the outbox ask a channel's capabilities instead of naming chann
 message must fit an SMS segment budget (and names its sender, 【东梅社区】, as Chinese SMS do),
 whether it can carry a picture or buttons. A sender (the worker's adapters for Twilio, the
 Android gateway, Telegram, and the development log) is an object with a `name` (the channel it
-sends on), its `capabilities`, `daily_limit` (0: none) and `async send(address, text)` returning
+sends on), `daily_limit` (0: none) and `async send(address, text)` returning
 the provider's message id, or raising outbox.TemporaryFailure / PermanentFailure. Adding a
 channel is one adapter, its settings and its webhook; `community.contacts` says who is reached on it.
 """
@@ -26,7 +26,6 @@ class Capabilities:
     segment_budget: int = 0  # SMS segments a message may take (0: no budget)
     images: bool = False
     buttons: bool = False
-    inline_replies: bool = True  # the dialogue's answer goes back in the webhook's response, else queued
 
 
 #: What each channel can carry, whoever provides it.
@@ -56,7 +55,6 @@ class LogChannel:
     hidden and the number masked."""
 
     name = LOG
-    capabilities = CAPABILITIES[LOG]
     daily_limit = 0
 
     async def send(self, address, text):

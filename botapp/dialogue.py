@@ -25,7 +25,7 @@ from ledger import db
 from ledger.models import to_local, utcnow
 
 from .channels import capabilities
-from .grammar import clean, name_from, number, understand
+from .grammar import clean, name_from, number, understand, whole
 from .models import Conversation
 from .qr import qr_png
 from .segments import fits
@@ -207,7 +207,7 @@ class Dialogue:
         ("renaming", None): "new_name", ("renaming", "choice"): "new_name",
         ("confirm_rename", "yes"): "rename_confirmed", ("confirm_rename", "no"): "rename",
         ("confirm_rename", None): "new_name",
-        ("*", "report"): "report", ("awaiting_report", None): "report", ("awaiting_report", "choice"): "report",
+        ("*", "report"): "report", ("awaiting_report", None): "report",
         ("report_category", "choice"): "report_category", ("report_category", None): "report_category",
         ("*", "progress"): "progress",
         ("*", "solved"): "case_solved", ("*", "unsolved"): "case_unsolved",
@@ -223,6 +223,10 @@ class Dialogue:
         now = now or utcnow()
         intent, argument, cleaned = understand(text)
         conversation = self.conversation(channel, address)
+        if conversation.state in self.FREE_TEXT:  # a report's words are its own: only a bare STOP, 0 or 菜单 counts
+            bare = "menu" if cleaned == "0" else whole(text)
+            intent = bare if bare in ("stop", "start", "menu", "help", "cancel") else None
+            argument = argument if intent else cleaned
         resident = self.resident_for(channel, address)
         language = resident.language if resident else conversation.language
 
@@ -252,8 +256,6 @@ class Dialogue:
         if resident.status == Resident.CLOSED:
             return Reply(self.error(ResidentClosed(), language), language=language)
         state = conversation.state
-        if state in self.FREE_TEXT and intent not in ("menu", "help", "cancel"):
-            intent, argument = None, cleaned
         if intent is None and number(cleaned) is not None and state not in self.FREE_TEXT:
             digits = re.sub(r"\D", "", cleaned)
             intent, argument = "choice", digits if digits.isascii() and digits else str(number(cleaned))
@@ -740,23 +742,25 @@ class Dialogue:
     def do_progress(self, resident, argument, now, conversation):
         """进度 2041: where the resident's case stands (进度 alone: their newest)."""
         _ = self.gettext(resident.language)
+        number = cases.case_number(argument)
         case = cases.latest(resident) if not argument else Case.get_or_none(
-            (Case.id == int(argument)) & (Case.reporter == resident.id)) if argument.isdigit() else None
+            (Case.id == number) & (Case.reporter == resident.id)) if number is not None else None
         if case is None:
             return Reply(_("You have no report with that number. Reply REPORT and the problem to report one."),
                          language=resident.language)
-        if case.state == Case.MERGED:
-            case = case.duplicate_of
+        mine = case.reporter_id == resident.id
+        while case.state == Case.MERGED:  # they follow the case it was merged into
+            case, mine = case.duplicate_of, False
         when = self.local(case.due_at)
         said = {
             Case.RECEIVED: _("No. %(case)s is waiting to be taken on, by %(when)s.", case=case.id, when=when),
             Case.ACCEPTED: _("No. %(case)s is being dealt with, by %(when)s.", case=case.id, when=when),
             Case.HANDLED: _("No. %(case)s was dealt with. Is it solved? Reply 1 solved, 2 not solved.",
-                            case=case.id),
+                            case=case.id) if mine else _("No. %(case)s was dealt with.", case=case.id),
             Case.CLOSED: _("No. %(case)s is closed.", case=case.id),
             Case.REFUSED: _("No. %(case)s was not taken up: %(reason)s", case=case.id, reason=short(case.reason, 40)),
         }[case.state]
-        if case.state == Case.HANDLED:
+        if case.state == Case.HANDLED and mine:
             self.keep(conversation, case=case.id)
             self.remember(conversation, state="verify_case")
         return Reply(said, language=resident.language)
@@ -780,7 +784,7 @@ class Dialogue:
         self.keep(conversation, case=None)
         if case is None:
             return self.do_menu(resident, "", now, conversation)
-        case = cases.verify(case, solved, resident=resident, now=now)
+        case = cases.verify(case, solved, resident=resident, now=now, zone=self.zone)
         if not solved:
             return Reply(_("No. %(case)s is open again; we will deal with it by %(when)s.", case=case.id,
                            when=self.local(case.due_at)), language=resident.language)
@@ -792,8 +796,11 @@ class Dialogue:
         return Reply(_("Thank you! No. %(case)s is closed.", case=case.id), language=resident.language)
 
     def ask_verification(self, channel, address, case_id):
-        """The reporter was just asked "is it solved?": their 1 or 2 answers it."""
+        """The reporter was just asked "is it solved?": their 1 or 2 answers it (unless they are in
+        the middle of something else, which their 1 or 2 then answers)."""
         conversation = self.conversation(channel, address)
+        if conversation.state:
+            return
         self.keep(conversation, case=case_id)
         self.remember(conversation, state="verify_case")
 

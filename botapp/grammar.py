@@ -31,8 +31,8 @@ INTENTS = (
            alone=("TD", "T")),
     Intent("start", ("START", "SUBSCRIBE"), ("订阅", "重新订阅", "恢复订阅")),
     # Announcements only: receipts, codes and reminders still come.
-    Intent("quiet", ("QUIET",), ("退订通知", "不要通知", "不要广告", "退订公告", "不收通知")),
-    Intent("loud", ("NEWS",), ("订阅通知", "恢复通知", "要通知")),
+    Intent("quiet", ("QUIET",), ("退订通知", "不要通知", "不需要通知", "不要广告", "退订公告", "不收通知")),
+    Intent("loud", ("NEWS",), ("订阅通知", "恢复通知")),
     Intent("menu", ("MENU",), ("菜单", "主菜单", "目录")),
     Intent("help", ("HELP",), ("帮助", "人工", "客服", "怎么用", "电话"), alone=("?",)),
     Intent("balance", ("BAL", "BALANCE", "POINTS"),
@@ -55,8 +55,9 @@ INTENTS = (
     # A report's own words may hold any other command word (活动室的灯坏了): the keyword leads.
     Intent("report", ("REPORT",), ("反映问题", "我要反映"), leading=("反映", "报修", "投诉", "报告", "举报")),
     Intent("progress", ("PROGRESS",), ("进度", "查进度", "办得怎么样")),
-    Intent("solved", ("SOLVED",), ("已解决", "解决了", "修好了", "弄好了")),
-    Intent("unsolved", ("UNSOLVED",), ("未解决", "没解决", "没有解决", "没修好", "还没好")),
+    # Only as the whole message: "什么时候修好了告诉我" closes nothing.
+    Intent("solved", alone=("SOLVED", "已解决", "解决了", "修好了", "弄好了")),
+    Intent("unsolved", alone=("UNSOLVED", "未解决", "没解决", "没有解决", "没修好", "还没好")),
     # Answers to a question: only as the whole message (你好 is no "好").
     Intent("yes", alone=("YES", "OK", "Y", "确认", "确定", "是", "是的", "对", "对的", "好", "好的", "没错")),
     Intent("no", alone=("NO", "N", "重新填写", "重填", "重新", "不对", "不是", "错了", "不")),
@@ -134,7 +135,9 @@ def understand(text):
     bare = _SEPARATORS.sub("", cleaned)
     for word, name in _LEADING:
         if bare.startswith(word):
-            return name, cleaned[cleaned.find(word) + len(word):].strip(" :：,，。.!！?？"), cleaned
+            at = cleaned.find(word)  # -1 when spaces split the word (反 映)
+            rest = cleaned[at + len(word):] if at >= 0 else bare[len(word):]
+            return name, rest.strip(" :：,，。.!！?？"), cleaned
     for alone in (bare.upper(), cleaned.upper()):
         if alone in _ALONE:
             return _ALONE[alone], "", cleaned
@@ -161,12 +164,26 @@ def understand(text):
 
 #: Intents whose argument is a code or a number (报名参加第2个 → 2, 我要报名 → nothing).
 CODED = ("join", "cancel", "here", "progress")
+#: Intents whose argument is the rest of the message as it was written.
+FREE = ("report",)
+
+
+def whole(text):
+    """The intent a message is, when it is nothing but one of that intent's words (菜单, STOP), else None."""
+    bare = _SEPARATORS.sub("", clean(text)).upper()
+    for intent in INTENTS:
+        if bare in intent.alone or bare in intent.latin or bare in intent.chinese:
+            return intent.name
+    return None
 
 
 def _argument(cleaned, word, name):
-    """What follows the intent's word: a code (A12, 6074), a number, or the rest of the words."""
+    """What follows the intent's word: a code (A12, 6074), a number, or the rest of the words
+    (all of them for a report: REPORT lamp 3 broken)."""
     at = cleaned.find(word)
     rest = cleaned[at + len(word):] if at >= 0 else cleaned.replace(word, "", 1)
+    if name in FREE:
+        return rest.strip(" :：,，。.!！?？")
     before = cleaned[:at] if at >= 0 else ""
     found = _CODE.search(rest) or _CODE.search(before)
     if found:

@@ -176,7 +176,8 @@ def render(notice, resident, dialogue, channel, redact=False):
         kinds.CASE_ACCEPTED: lambda t: _("No. %(case)s is taken on; it should be dealt with within %(hours)d hours.",
                                          case=case, hours=hours),
         kinds.CASE_HANDLED: lambda t: _("No. %(case)s was dealt with: %(what)s. Is it solved? Reply 1 solved, "
-                                        "2 not solved.", case=case, what=t),
+                                        "2 not solved.", case=case, what=t) if p.get("ask") else
+        _("No. %(case)s was dealt with: %(what)s.", case=case, what=t),
         kinds.CASE_CLOSED: lambda t: _("No. %(case)s is closed. Thank you!", case=case) + (
             " " + _("+%(points)s points. Balance: %(balance)s.", points=points, balance=balance)
             if p.get("points") else ""),

@@ -7,7 +7,6 @@ exponential backoff; after MAX_ATTEMPTS tries the notice is marked failed for st
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 import logging
 import sys
@@ -26,7 +25,7 @@ from community.notices import REPLY, queue_reminders
 from ledger import db
 
 from . import android, outbox
-from .channels import CAPABILITIES, LogChannel
+from .channels import LogChannel
 from .dialogue import SMS, TELEGRAM, Dialogue
 from .models import carry_over_stop, forget_old_inbound
 from .settings import Settings
@@ -58,7 +57,7 @@ class Pacer:
 class TelegramSender:
     """Sends through PTB's Bot."""
 
-    name, capabilities, daily_limit = TELEGRAM, CAPABILITIES[TELEGRAM], 0
+    name, daily_limit = TELEGRAM, 0
 
     def __init__(self, bot):
         self.bot = bot
@@ -82,7 +81,7 @@ class TelegramSender:
 class SmsSender:
     """Sends through the twilio Client (whose webhook answers inline with TwiML)."""
 
-    name, capabilities = SMS, CAPABILITIES[SMS]
+    name = SMS
 
     def __init__(self, client, from_number, status_callback=None, rate=1.0, daily_limit=0):
         self.client = client
@@ -111,7 +110,7 @@ class AndroidSender:
     """The worker's SMS sender through the office phone: its webhook has no inline reply, so the
     dialogue's answers are queued in the outbox."""
 
-    name, capabilities = SMS, dataclasses.replace(CAPABILITIES[SMS], inline_replies=False)
+    name = SMS
 
     def __init__(self, url, username, password, rate=1.0, daily_limit=0):
         self.api = android.gateway(url, username, password)
@@ -199,10 +198,10 @@ class Worker:
             channel, address, sender = SMS, resident.phone or "", self.log
         else:
             address, sender = contacts.address(resident, channel), self.channels[channel]
-        if await self._send(notice, sender, address, text) and notice.kind == notices.CASE_HANDLED and address:
-            # The notice asked "is it solved? 1 / 2": the reporter's next 1 or 2 answers it.
-            case = notices.notice_params(notice).get("case")
-            await self._db(self.dialogue.ask_verification, channel, address, case)
+        asks = notice.kind == notices.CASE_HANDLED and notices.notice_params(notice).get("ask")
+        if await self._send(notice, sender, address, text) and asks:
+            # The notice asked its reporter "is it solved? 1 / 2": their next 1 or 2 answers it.
+            await self._db(self.dialogue.ask_verification, channel, address, notices.notice_params(notice)["case"])
 
     async def _reply(self, notice):
         """The dialogue's answer to an SMS, to the number it answers (queued by providers that take

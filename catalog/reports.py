@@ -338,8 +338,9 @@ def what_for(line, language, reversed_word):
         if case is not None:  # a reporter's points for a verified fix
             return f"{cases.category(case.category).name(language)} #{case.id} {case.text}"
         seat = MediationSeat.get_or_none(MediationSeat.transfer == line.transfer_id)
-        if seat is not None:  # a mediator's points for an agreement
-            return f"{current_rule(mediation.RULE).name(language)} {seat.mediation.summary}"
+        if seat is not None:  # a mediator's points for an agreement (a private one's dispute is not named)
+            dispute = f"#{seat.mediation_id}" if seat.mediation.private else seat.mediation.summary
+            return f"{current_rule(mediation.RULE).name(language)} {dispute}"
     elif line.kind == Transfer.REDEEM:
         redemption = Redemption.get_or_none(Redemption.transfer == line.transfer_id)
         if redemption is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import ledger
 from ledger import Transfer, db
-from ledger.models import utcnow
+from ledger.models import from_local, to_local, utcnow
 
 from . import notices
 from .audit import record
@@ -23,6 +23,7 @@ from .errors import (
     CaseNotFound,
     CaseNotOpen,
     CaseWrongStep,
+    CheckedBySomeoneElse,
     InvalidInput,
     NotAnEarlierCase,
     NotPermitted,
@@ -31,7 +32,7 @@ from .errors import (
     SayWhatWasDone,
 )
 from .models import Case, CaseEvent, Community, Resident, Staff
-from .people import authorize, can_act, ensure_active, grid_of, in_reach
+from .people import authorize, can_act, ensure_active, grid_of, in_reach, visible_communities
 
 HOUR = datetime.timedelta(hours=1)
 
@@ -70,8 +71,15 @@ def category(code):
     return BY_CODE[code]
 
 
+def case_number(text):
+    """The case number in what was typed (ASCII digits, at most 9), or None."""
+    text = str(text or "").strip().lstrip("#")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
 def get_case(number):
-    case = Case.get_or_none(Case.id == number) if str(number).isdigit() else None
+    number = case_number(number)
+    case = Case.get_or_none(Case.id == number) if number is not None else None
     if case is None:
         raise CaseNotFound()
     return case
@@ -95,10 +103,11 @@ def _event(case, action, staff=None, detail=""):
     CaseEvent.create(case=case.id, action=action, staff=staff, detail=detail[:300])
 
 
-def _tell(case, kind, own=None, **params):
-    """One short message to the reporter (with `own` parameters for them alone), and to the
-    reporters of cases merged into this one."""
-    notices.queue_notice(kind, case.reporter_id, case=case.id, **params, **(own or {}))
+def _tell(case, kind, own=None, reporter=True, **params):
+    """One short message to the reporter (with `own` parameters for them alone; none when they
+    are the one who just answered), and to the reporters of cases merged into this one."""
+    if reporter:
+        notices.queue_notice(kind, case.reporter_id, case=case.id, **params, **(own or {}))
     followers = {c.reporter_id for c in Case.select(Case.reporter).where(
         (Case.duplicate_of == case.id) & (Case.state == Case.MERGED))} - {case.reporter_id}
     for resident_id in sorted(followers):
@@ -124,20 +133,14 @@ def report(resident, category_code, text, *, place="", staff=None, now=None):
                            category=kind.code, text=text, place=place, assignee=grid_worker_for(resident),
                            due_at=now + kind.accept, step_started_at=now, created_at=now)
         _event(case, "report", staff, text)
-        if staff is not None:
-            record(staff, "case.report", f"case:{case.id}", community=case.community)
         if staff is not None:  # the resident did not write it themselves: tell them its number
+            record(staff, "case.report", f"case:{case.id}", community=case.community)
             _tell(case, notices.CASE_RECEIVED, hours=_hours(kind.accept))
     return case
 
 
 def _hours(delta):
     return max(1, int(delta.total_seconds() // 3600))
-
-
-def expected_answer(case):
-    """When the reporter may expect to hear back: the current step's limit."""
-    return case.due_at
 
 
 def may_handle(staff, case):
@@ -191,49 +194,62 @@ def handled(staff, case, what, now=None):
                      assignee=case.assignee_id or staff.id, due_at=now + kind.verify, step_started_at=now)
         _event(case, "handled", staff, what)
         record(staff, "case.handled", f"case:{case.id}", {"detail": what}, community=case.community)
-        _tell(case, notices.CASE_HANDLED, title=what)
+        _tell(case, notices.CASE_HANDLED, own={"ask": True}, title=what)  # only its reporter is asked
     return case
 
 
-def verify(case, solved, *, staff=None, resident=None, now=None):
+def verify(case, solved, *, staff=None, resident=None, now=None, zone=None):
     """The reporter's answer (or staff's check): solved closes the case and may earn the reporter
-    points; not solved reopens it."""
+    points; not solved reopens it. Staff check a fix someone else made, and never their own
+    report; the reporter, who just answered, gets no second message."""
     now = now or utcnow()
     if staff is not None:
         _authorize(staff, case)
+        handler = (CaseEvent.select(CaseEvent.staff)
+                   .where((CaseEvent.case == case.id) & (CaseEvent.action == "handled"))
+                   .order_by(CaseEvent.id.desc()).first())
+        if staff.resident_id == case.reporter_id or (handler is not None and handler.staff_id == staff.id):
+            raise CheckedBySomeoneElse()
     elif resident is None or resident.id != case.reporter_id:
         raise NotPermitted()
+    tell = {} if staff is not None else {"reporter": False}
     kind = category(case.category)
     with db.atomic():
         if not solved:
             case = _step(case, Case.ACCEPTED, (Case.HANDLED,), now, due_at=now + kind.handle, step_started_at=now,
                          reopened=Case.reopened + 1)
-            _event(case, "reopen", staff, "not solved")
+            _event(case, "reopen", staff)
             if staff is not None:
                 record(staff, "case.reopen", f"case:{case.id}", community=case.community)
-            _tell(case, notices.CASE_REOPENED, hours=_hours(kind.handle))
+            _tell(case, notices.CASE_REOPENED, hours=_hours(kind.handle), **tell)
             return case
         case = _step(case, Case.CLOSED, (Case.HANDLED,), now, closed_at=now)
-        _event(case, "close", staff, "solved")
+        _event(case, "close", staff)
         if staff is not None:
             record(staff, "case.close", f"case:{case.id}", community=case.community)
-        points = _award(case, kind, now)
+        points = _award(case, kind, now, zone)
         reporter = Resident.get_by_id(case.reporter_id)
-        _tell(case, notices.CASE_CLOSED, own={"points": points, "balance": ledger.balance(reporter.account_id)})
+        _tell(case, notices.CASE_CLOSED, own={"points": points, "balance": ledger.balance(reporter.account_id)},
+              **tell)
     return Case.get_by_id(case.id)
 
 
-def _award(case, kind, now):
-    """The reporter's points for a verified fix: once, within the month's cap; 0 when none."""
-    if kind.points <= 0 or case.duplicate_of_id is not None:
+def _award(case, kind, now, zone=None):
+    """The reporter's points for a verified fix: once, within the month's cap (the community's
+    calendar month); 0 when none, or when the reporter's account is closed."""
+    reporter = Resident.get_by_id(case.reporter_id)
+    if kind.points <= 0 or reporter.status == Resident.CLOSED:
         return 0
-    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    # Hold the reporter's row: two of their cases closed at once count each other against the cap.
+    Resident.update(status=Resident.status).where(Resident.id == reporter.id).execute()
+    local = to_local(now, zone) if zone else now
+    month = from_local(local.replace(day=1, hour=0, minute=0, second=0, microsecond=0), zone) if zone else (
+        local.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
     earned = sum(c.points for c in Case.select(Case.points).where(
         (Case.reporter == case.reporter_id) & (Case.closed_at >= month) & (Case.id != case.id)))
     points = min(kind.points, MONTHLY_CAP - earned)
     if points <= 0:
         return 0
-    reporter = Resident.get_by_id(case.reporter_id)
     transfer = ledger.transfer(case.community.issuer_id, reporter.account_id, points, kind=Transfer.AWARD,
                                memo=f"case {case.id}: {case.text}"[:500], actor="case",
                                idempotency_key=f"award:case:{case.id}")
@@ -264,28 +280,17 @@ def merge(staff, case, original_number, now=None):
         original = get_case(original_number)
     except CaseNotFound:
         raise NotAnEarlierCase() from None
-    if original.id == case.id or original.community_id != case.community_id or original.state not in Case.OPEN:
-        raise NotAnEarlierCase()
-    if original.duplicate_of_id is not None:
-        original = original.duplicate_of
+    if original.id >= case.id or original.community_id != case.community_id or original.state not in Case.OPEN:
+        raise NotAnEarlierCase()  # the first report stays the one that counts
     with db.atomic():
         case = _step(case, Case.MERGED, Case.OPEN, now, duplicate_of=original.id, closed_at=now)
+        # Those who followed this case now follow the original.
+        Case.update(duplicate_of=original.id).where(
+            (Case.duplicate_of == case.id) & (Case.state == Case.MERGED)).execute()
         _event(case, "merge", staff, f"#{original.id}")
         record(staff, "case.merge", f"case:{case.id}", {"detail": f"#{original.id}"}, community=case.community)
         notices.queue_notice(notices.CASE_MERGED, case.reporter_id, case=case.id, original=original.id)
     return case
-
-
-def transfer_case(staff, case, to_staff):
-    """Hand the case to a colleague who may handle it."""
-    _authorize(staff, case)
-    if not (to_staff.active and may_handle(to_staff, case)):
-        raise NotPermitted()
-    with db.atomic():
-        Case.update(assignee=to_staff.id).where((Case.id == case.id) & Case.state.in_(Case.OPEN)).execute()
-        _event(case, "transfer", staff, to_staff.display_name or to_staff.username)
-        record(staff, "case.transfer", f"case:{case.id}", {"detail": to_staff.username}, community=case.community)
-    return Case.get_by_id(case.id)
 
 
 def urgency(case, now=None):
@@ -311,7 +316,8 @@ def latest(resident):
 def inbox(staff, now=None):
     """What a staff member has to do: {"mine", "overdue", "verify", "new"} lists of open cases."""
     now = now or utcnow()
-    query = Case.select().where(Case.state.in_(Case.OPEN)).order_by(Case.due_at)
+    communities = [c.id for c in visible_communities(staff)]
+    query = Case.select().where(Case.state.in_(Case.OPEN) & Case.community.in_(communities)).order_by(Case.due_at)
     cases = [c for c in query if may_handle(staff, c)]
     coordinator = staff.role in (Staff.ADMIN, Staff.COORDINATOR)
     return {

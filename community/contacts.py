@@ -71,6 +71,11 @@ def mark_verified(resident, channel):
     _keep(resident, channel, verified=True)
 
 
+def forget(resident, channel):
+    """The resident's address on `channel` changed: what was kept for the old one no longer holds."""
+    Contact.delete().where((Contact.resident == resident.id) & (Contact.channel == channel)).execute()
+
+
 def opted_out(resident, channel):
     return contact(resident, channel).opted_out
 

@@ -204,3 +204,11 @@ class TermsNeeded(InvalidInput):
 
 class MediationClosed(CommunityError):
     """This mediation is already closed."""
+
+
+class CheckedBySomeoneElse(CommunityError):
+    """Someone else checks the fix: ask a colleague, or the reporter answers 1."""
+
+
+class FollowUpAfterOutcome(CommunityError):
+    """The follow-up visit is recorded once, after the mediation is closed."""

@@ -15,11 +15,13 @@ from ledger.models import utcnow
 
 from .audit import record
 from .errors import (
+    FollowUpAfterOutcome,
     LastMediator,
     MediationClosed,
     MediationNeeds,
     MediatorIsAParty,
     NotPermitted,
+    SelfConfirmation,
     TermsNeeded,
 )
 from .models import Mediation, MediationSeat, Mediator, Resident, Staff
@@ -37,8 +39,7 @@ def appoint(staff, community, *, resident=None, staff_member=None):
         raise MediationNeeds()
     if resident is not None and resident.community_id != community.id:
         raise NotPermitted()
-    if staff_member is not None and not can_act(staff_member, community, Staff.COORDINATOR, Staff.GRID_WORKER,
-                                                Staff.CLERK):
+    if staff_member is not None and not can_act(staff_member, community, Staff.COORDINATOR, Staff.GRID_WORKER):
         raise NotPermitted()
     found = Mediator.get_or_none((Mediator.community == community.id) & (
         (Mediator.resident == resident.id) if resident else (Mediator.staff == staff_member.id)))
@@ -59,10 +60,16 @@ def may_see(staff, mediation):
     """Coordinators of its community; its staff mediators; grid workers of the community unless private."""
     if can_act(staff, mediation.community, Staff.COORDINATOR):
         return True
-    if MediationSeat.select().join(Mediator).where(
-            (MediationSeat.mediation == mediation.id) & (Mediator.staff == staff.id)).exists():
+    if _sits(staff, mediation):
         return True
     return not mediation.private and can_act(staff, mediation.community, Staff.GRID_WORKER)
+
+
+def _sits(staff, mediation):
+    """Whether `staff` is one of the mediation's mediators (and has not stepped aside)."""
+    return MediationSeat.select().join(Mediator).where(
+        (MediationSeat.mediation == mediation.id) & (Mediator.staff == staff.id)
+        & ~MediationSeat.stepped_aside).exists()
 
 
 def parties_of(mediation):
@@ -107,7 +114,8 @@ def _open(mediation):
 
 
 def _authorize(staff, mediation):
-    if not may_see(staff, mediation) or staff.role == Staff.CLERK:
+    """Its community's coordinators and its sitting staff mediators act on a mediation."""
+    if not (can_act(staff, mediation.community, Staff.COORDINATOR) or _sits(staff, mediation)):
         raise NotPermitted()
 
 
@@ -140,6 +148,9 @@ def close(staff, mediation, outcome, *, terms="", carry_out_by=None, follow_up_o
     if agreed and not terms:
         raise TermsNeeded()
     rule = current_rule(RULE)
+    sitting = [s for s in mediation.seats if not s.stepped_aside]
+    if staff.resident_id is not None and staff.resident_id in {s.mediator.resident_id for s in sitting}:
+        raise SelfConfirmation()  # a coordinator who mediated as a resident: another coordinator closes it
     with db.atomic():
         changed = Mediation.update(state=Mediation.CLOSED, outcome=outcome, terms=terms, carry_out_by=carry_out_by,
                                    follow_up_on=follow_up_on, closed_at=now).where(
@@ -149,8 +160,8 @@ def close(staff, mediation, outcome, *, terms="", carry_out_by=None, follow_up_o
         record(staff, "mediation.close", f"mediation:{mediation.id}", {"outcome": outcome},
                community=mediation.community)
         if agreed:
-            for seat in mediation.seats:
-                if not seat.stepped_aside and seat.mediator.resident_id is not None:
+            for seat in sitting:
+                if seat.mediator.resident_id is not None and seat.mediator.resident.status != Resident.CLOSED:
                     _award(mediation, seat, rule)
     return Mediation.get_by_id(mediation.id)
 
@@ -164,11 +175,15 @@ def _award(mediation, seat, rule):
 
 
 def follow_up(staff, mediation, note, now=None):
-    """The follow-up visit: were the terms carried out?"""
+    """The follow-up visit after the outcome, once: were the terms carried out?"""
     _authorize(staff, mediation)
     with db.atomic():
-        Mediation.update(followed_up_at=now or utcnow(), follow_up_note=" ".join((note or "").split())[:300]).where(
-            Mediation.id == mediation.id).execute()
+        note = " ".join((note or "").split())[:300]
+        done = Mediation.update(followed_up_at=now or utcnow(), follow_up_note=note).where(
+            (Mediation.id == mediation.id) & (Mediation.state == Mediation.CLOSED) & Mediation.followed_up_at.is_null()
+        ).execute()
+        if not done:
+            raise FollowUpAfterOutcome()
         record(staff, "mediation.follow_up", f"mediation:{mediation.id}", community=mediation.community)
     return Mediation.get_by_id(mediation.id)
 

@@ -389,6 +389,8 @@ def update_resident(staff, resident, **changes):
     try:
         with db.atomic():
             Resident.update(**values).where(Resident.id == resident.id).execute()
+            if "phone" in values and values["phone"] != resident.phone:  # a new number: its own SMS contact
+                contacts.forget(resident, contacts.SMS)
             if sms_opt_out is not None and bool(sms_opt_out) != contacts.opted_out(resident, contacts.SMS):
                 contacts.set_opted_out(resident, contacts.SMS, sms_opt_out)
                 values["sms_opt_out"] = bool(sms_opt_out)

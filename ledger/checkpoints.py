@@ -81,11 +81,11 @@ def stored_coverage(key):
     for stored in Checkpoint.select().order_by(Checkpoint.id.desc()):
         try:
             kept = json.loads(stored.body)
-        except ValueError:
+            problems = verify_against(kept, key)
+            if problems and problems[0].startswith(("the checkpoint's signature", "the file is not")):
+                continue  # made with another key, forged or malformed: it vouches for nothing
+            covered = {a["code"]: a["entries"] for a in kept["accounts"]}
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-        problems = verify_against(kept, key)
-        if problems and problems[0].startswith("the checkpoint's signature"):
-            continue  # made with another key, or forged: it vouches for nothing
-        covered = {a["code"]: a["entries"] for a in kept["accounts"]}
         return covered, [f"stored checkpoint {stored.id}: {p}" for p in problems]
     return {}, []

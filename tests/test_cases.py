@@ -2,6 +2,7 @@
 simulated clock, duplicates, and the reporter's points on verified closure."""
 
 import datetime
+import json
 import re
 from pathlib import Path
 
@@ -10,9 +11,9 @@ import pytest
 
 import ledger
 from botapp.dialogue import SMS, Dialogue
-from community import Case, CaseEvent, Staff, cases, places
-from community.errors import CaseWrongStep, NotPermitted
-from community.notices import CASE_ACCEPTED, CASE_CLOSED, CASE_HANDLED, CASE_MERGED, CASE_REOPENED
+from community import Case, CaseEvent, Notice, Staff, cases, contacts, places
+from community.errors import CaseWrongStep, CheckedBySomeoneElse, NotAnEarlierCase, NotPermitted
+from community.notices import CASE_ACCEPTED, CASE_CLOSED, CASE_HANDLED, CASE_MERGED
 
 T0 = datetime.datetime(2026, 12, 1, 4, 16)  # 12:16 in Putian
 PHONE = "+8613800138000"
@@ -40,7 +41,7 @@ def test_a_report_goes_to_the_grid_worker_and_each_step_tells_the_reporter(place
     case = cases.verify(case, True, resident=resident, now=T0 + datetime.timedelta(minutes=102))
     assert case.state == Case.CLOSED and case.points == cases.BY_CODE["facilities"].points
     assert ledger.balance(resident.account_id) == case.points
-    assert make.kinds_of(resident)[-1] == CASE_CLOSED
+    assert make.kinds_of(resident)[-1] == CASE_HANDLED  # their own "solved" is answered by its reply alone
     assert [e.action for e in CaseEvent.select().where(CaseEvent.case == case.id).order_by(CaseEvent.id)] == [
         "report", "accept", "handled", "close"]
     assert ledger.verify().ok
@@ -67,10 +68,11 @@ def test_not_solved_reopens_and_only_the_reporter_or_staff_verify(place, boss, g
     with pytest.raises(NotPermitted):
         cases.verify(case, True, resident=make.resident(place.north))
     case = cases.verify(case, False, resident=resident, now=T0)
-    assert (case.state, case.reopened) == (Case.ACCEPTED, 1) and make.kinds_of(resident)[-1] == CASE_REOPENED
+    assert (case.state, case.reopened) == (Case.ACCEPTED, 1) and make.kinds_of(resident)[-1] == CASE_HANDLED
     assert ledger.balance(resident.account_id) == 0  # no points before the fix is verified
     case = cases.verify(cases.handled(worker, case, "又清了一次", now=T0), True, staff=boss, now=T0)
     assert case.state == Case.CLOSED and ledger.balance(resident.account_id) == case.points > 0
+    assert make.kinds_of(resident)[-1] == CASE_CLOSED  # checked by staff: the reporter is told
 
 
 def test_a_duplicate_follows_the_original_and_earns_nothing(place, boss, grid):
@@ -131,3 +133,38 @@ def test_a_report_by_sms_in_chinese_with_digits_only_after_the_keyword(place, bo
     assert Case.get_by_id(case.id).state == Case.CLOSED
     assert "已办结" in say(f"进度{number}")
     assert ledger.verify().ok
+
+
+def test_a_report_may_hold_any_words_and_answers_need_the_whole_message(place, boss, grid, db):
+    worker, resident = grid
+    dialogue = Dialogue(str(Path(__file__).resolve().parent.parent / "translations"))
+
+    def say(text):
+        return dialogue.handle(SMS, PHONE, text, now=T0).full_text()
+
+    say("反映")
+    assert "是哪类问题" in say("物业不要再发传单了，楼下有人一直打电话很吵")  # not STOP, not 电话 for help
+    say("5")
+    case = Case.select().get()
+    assert case.text.startswith("物业不要再发传单了") and not contacts.opted_out(resident, SMS)
+    cases.handled(worker, cases.accept(worker, case, now=T0), "已处理", now=T0)
+    say("什么时候修好了告诉我")  # a sentence with 修好了 in it closes nothing
+    assert Case.get_by_id(case.id).state == Case.HANDLED
+    assert "已办结" in say("修好了")
+
+
+def test_staff_do_not_verify_their_own_fix_and_followers_are_not_asked(place, boss, grid):
+    worker, first = grid
+    second = make.resident(place.north, "林伯", grid_label="一网格")
+    original = cases.report(first, "hazard", "路灯不亮", now=T0)
+    cases.merge(worker, cases.report(second, "hazard", "路口的灯坏了", now=T0), str(original.id))
+    with pytest.raises(NotAnEarlierCase):
+        cases.merge(worker, original, str(original.id + 1))  # the first report stays the original
+    original = cases.handled(worker, original, "修好了", now=T0)
+    asked = {n.resident_id: json.loads(n.params).get("ask") for n in Notice.select().where(Notice.kind == CASE_HANDLED)}
+    assert asked == {first.id: True, second.id: None}
+    with pytest.raises(CheckedBySomeoneElse):
+        cases.verify(original, True, staff=worker)
+    closed = cases.verify(original, True, staff=boss, now=T0)
+    assert closed.state == Case.CLOSED and closed.points > 0
+    assert cases.case_number("99999999999999999999") is None and cases.case_number("²") is None

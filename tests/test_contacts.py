@@ -64,3 +64,14 @@ def test_stop_quiet_and_staff_each_change_one_thing(place, boss):
     assert contacts.reach(both, contacts.SERVICE, ready) is None and contacts.audience(place.north) == []
     notice = queue_notice(ANNOUNCEMENT, sms_only, text="x")
     assert purpose(notice) == contacts.ANNOUNCEMENTS
+
+
+def test_a_new_number_starts_with_its_own_sms_contact(place, boss):
+    from community.people import update_resident
+
+    resident = make.resident(place.north, "王阿姨", phone_number="+8613800138001")
+    contacts.set_opted_out(resident, SMS)
+    contacts.mark_verified(resident, SMS)
+    update_resident(boss, resident, phone="13900139001")
+    resident = Resident.get_by_id(resident.id)
+    assert not contacts.opted_out(resident, SMS) and not contacts.contact(resident, SMS).verified

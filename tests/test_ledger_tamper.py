@@ -431,3 +431,10 @@ def test_a_ledger_written_before_seals_is_vouched_for_on_upgrade(empty_db_url, t
     tamper(f"UPDATE entry SET amount = 30000, balance_after = 30000 WHERE account_id = {ada.id} AND seq = 1")
     caught = verify_cli(runner)
     assert caught.exit_code == 1 and "stored checkpoint 1:" in caught.stderr
+
+
+def test_a_malformed_stored_checkpoint_vouches_for_nothing_and_breaks_nothing(runner, book):
+    tamper("INSERT INTO checkpoint (made_at, body) VALUES ('2026-01-01 00:00:00', '{}')",
+           "INSERT INTO checkpoint (made_at, body) VALUES ('2026-01-01 00:00:00', '[1, 2]')",
+           "INSERT INTO checkpoint (made_at, body) VALUES ('2026-01-01 00:00:00', 'not json')", drop_triggers=False)
+    assert verify_cli(runner).exit_code == 0  # every entry carries its seal: nothing needed vouching

@@ -8,8 +8,17 @@ import pytest
 from webforms import Browser, find_form
 
 import ledger
+from catalog.reports import what_for
 from community import Mediation, Staff, mediation, places
-from community.errors import LastMediator, MediationClosed, MediatorIsAParty, NotPermitted, TermsNeeded
+from community.errors import (
+    FollowUpAfterOutcome,
+    LastMediator,
+    MediationClosed,
+    MediatorIsAParty,
+    NotPermitted,
+    SelfConfirmation,
+    TermsNeeded,
+)
 from community.rules import current_rule
 
 T0 = datetime.datetime(2026, 12, 1, 2, 0)
@@ -98,3 +107,26 @@ def test_a_walk_in_dispute_from_opening_to_the_award_through_the_pages(app, clie
     assert "调解：开始 1 件，结束 1 件，其中达成协议 1 件" in report
     passbook = browser.get(f"/residents/{lin.id}").get_data(as_text=True)
     assert "调解纠纷 楼上漏水到楼下" in passbook and "mediation v" not in passbook
+
+
+def test_no_one_closes_their_own_mediation_and_stepping_aside_ends_access(place, boss, room):
+    own = make.resident(place.north, "陈主任本人")
+    coordinator = make.coordinator(place.north, resident=own)
+    sitting = mediation.appoint(boss, place.north, resident=own)
+    grid = make.staff(Staff.GRID_WORKER, places.add_place("N1-G1", "一网格", "grid", "N1"))
+    grid_mediator = mediation.appoint(boss, place.north, staff_member=grid)
+    m = mediation.open_mediation(boss, place.north, "家事", ["甲", "乙"], [sitting.id, grid_mediator.id], private=True)
+    with pytest.raises(SelfConfirmation):
+        mediation.close(coordinator, m, Mediation.ORAL, terms="各让一步")
+    assert mediation.may_see(grid, m)
+    seat = [s for s in m.seats if s.mediator_id == grid_mediator.id][0]
+    mediation.step_aside(boss, m, seat, "是甲的邻居")
+    assert not mediation.may_see(grid, m)  # declared a tie to a party: no longer sees a private one
+    with pytest.raises(FollowUpAfterOutcome):
+        mediation.follow_up(boss, m, "还没结束")
+    mediation.close(boss, m, Mediation.ORAL, terms="各让一步")
+    mediation.follow_up(boss, m, "双方都做到了")
+    with pytest.raises(FollowUpAfterOutcome):
+        mediation.follow_up(boss, m, "又去了一次")
+    line = ledger.history(own.account_id)[0]
+    assert what_for(line, "zh_Hans", "退回") == f"调解纠纷 #{m.id}"  # a private dispute is not named

@@ -3,7 +3,7 @@ outcome, the follow-up visit), and the appointed mediators."""
 
 import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -56,8 +56,6 @@ def new():
     communities = visible_communities(current_staff())
     form.mediators.choices = choices((m.id, f"{m.name()} · {m.community.name(str(get_locale()))}")
                                      for c in communities for m in mediation.mediators_of(c))
-    if request.method == "GET" and request.args.get("case", "").isdigit():
-        form.source.data = "report"
     if form.validate_on_submit():
         community = _community(form.community.data)
         parties = [line for line in form.parties.data.replace("、", "\n").splitlines() if line.strip()]
@@ -127,8 +125,12 @@ def follow_up(mediation_id):
     found = _mediation_for_staff(mediation_id)
     form = ReasonForm()
     if form.validate_on_submit():
-        mediation.follow_up(current_staff(), found, form.reason.data)
-        flash(_("Follow-up visit recorded."), "success")
+        try:
+            mediation.follow_up(current_staff(), found, form.reason.data)
+        except CommunityError as exc:
+            flash(error_message(exc), "error")
+        else:
+            flash(_("Follow-up visit recorded."), "success")
     else:
         flash(_("Write what the visit found."), "error")
     return redirect(url_for(".show", mediation_id=found.id))

@@ -293,6 +293,26 @@ def merge(staff, case, original_number, now=None):
     return case
 
 
+def colleagues(case):
+    """Who a case can be handed to: the active coordinators and grid workers of its community."""
+    return [s for s in Staff.select().where(Staff.active & Staff.role.in_((Staff.COORDINATOR, Staff.GRID_WORKER)))
+            .order_by(Staff.username) if can_act(s, case.community, Staff.COORDINATOR, Staff.GRID_WORKER)]
+
+
+def transfer_case(staff, case, to_staff_id):
+    """Hand an open case to a colleague (another grid's worker, a coordinator): it is theirs now."""
+    _authorize(staff, case)
+    to_staff = next((s for s in colleagues(case) if str(s.id) == str(to_staff_id)), None)
+    if to_staff is None or case.state not in Case.OPEN:
+        raise NotPermitted()
+    with db.atomic():
+        Case.update(assignee=to_staff.id).where((Case.id == case.id) & Case.state.in_(Case.OPEN)).execute()
+        _event(case, "transfer", staff, to_staff.display_name or to_staff.username)
+        record(staff, "case.transfer", f"case:{case.id}", {"detail": to_staff.display_name or to_staff.username},
+               community=case.community)
+    return Case.get_by_id(case.id)
+
+
 def urgency(case, now=None):
     """"" on time, "yellow" past its step's limit, "red" past twice that."""
     if case.state not in Case.OPEN:

@@ -13,7 +13,7 @@ from webforms import Browser, find_form
 import ledger
 from botapp.dialogue import SMS
 from botapp.worker import Pacer, Worker
-from community import Case, Staff, cases, places
+from community import Case, Community, Staff, cases, places
 
 PHONE = "+8613800138000"
 
@@ -139,3 +139,22 @@ def test_the_reports_count_cases_and_export_them(app, client, world):
     assert [r["反映的问题"] for r in rows] == ["井盖松了", "灯坏了", "垃圾"]
     assert [r["重新办理次数"] for r in rows] == ["0", "1", "0"]
     assert all(r["手机号"].startswith("138****") for r in rows)
+
+
+def test_a_case_is_handed_to_another_grids_worker_through_the_page(app, client, world):
+    with app.app_context():
+        neighbour = make.staff(Staff.GRID_WORKER, places.add_place("N1-G2", "二网格", "grid", "N1"),
+                               username="grid-li")
+        make.coordinator(Community.get(Community.code == "S1"), username="south-coord")
+        case = cases.report(world["resident"], "facilities", "隔壁网格的路灯坏了")
+    browser = Browser(client)
+    browser.login("grid-wang")
+    browser.get(f"/cases/{case.id}")
+    form = find_form(browser.html, button="转交")
+    offered = {label for _value, label, _disabled in next(f for f in form.fields if f.name == "to").options}
+    assert offered == {"grid-li", "north-coord"}  # this community's colleagues, not south's, not oneself
+    page = browser.submit(button="转交", to=str(neighbour.id)).get_data(as_text=True)
+    assert "办理人: grid-li" in page and "转给 grid-li" in page
+    with app.app_context():
+        assert Case.get_by_id(case.id).assignee_id == neighbour.id
+        assert cases.may_handle(neighbour, Case.get_by_id(case.id))

@@ -57,6 +57,7 @@ def show(case_id):
     case = _case_for_staff(case_id)
     events = list(CaseEvent.select().where(CaseEvent.case == case.id).order_by(CaseEvent.id))
     return render_template("cases/show.html", case=case, events=events, form=CaseActionForm(),
+                           colleagues=[s for s in cases.colleagues(case) if s.id != case.assignee_id],
                            urgency=cases.urgency(case), phone=mask_phone(case.reporter.phone),
                            kind=cases.category(case.category).name(str(get_locale())))
 
@@ -76,6 +77,7 @@ def act(case_id):
         "unsolved": lambda: cases.verify(case, False, staff=staff),
         "refuse": lambda: cases.refuse(staff, case, note),
         "merge": lambda: cases.merge(staff, case, note.strip().lstrip("#")),
+        "transfer": lambda: cases.transfer_case(staff, case, request.form.get("to", "")),
     }
     if not form.validate_on_submit() or step not in steps:
         flash(_("Choose one of the buttons."), "error")

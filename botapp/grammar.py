@@ -53,7 +53,7 @@ INTENTS = (
     Intent("rename", ("RENAME", "NAME"), ("改名", "改名字", "修改名字", "名字错了")),
     Intent("more", ("MORE", "NEXT"), ("更多", "下一页")),
     # A report's own words may hold any other command word (活动室的灯坏了): the keyword leads.
-    Intent("report", ("REPORT",), ("反映问题", "我要反映"), leading=("反映", "报修", "投诉", "报告", "举报")),
+    Intent("report", ("REPORT",), ("反映问题", "我要反映"), leading=("反映", "反应", "报修", "投诉", "报告", "举报")),
     Intent("progress", ("PROGRESS",), ("进度", "查进度", "办得怎么样")),
     # Only as the whole message: "什么时候修好了告诉我" closes nothing.
     Intent("solved", alone=("SOLVED", "已解决", "解决了", "修好了", "弄好了")),

@@ -151,6 +151,7 @@ def test_a_report_may_hold_any_words_and_answers_need_the_whole_message(place, b
     say("什么时候修好了告诉我")  # a sentence with 修好了 in it closes nothing
     assert Case.get_by_id(case.id).state == Case.HANDLED
     assert "已办结" in say("修好了")
+    assert "是哪类问题" in say("反应 3号楼电梯坏了")  # 反应 sounds like 反映, as older residents write it
 
 
 def test_staff_do_not_verify_their_own_fix_and_followers_are_not_asked(place, boss, grid):

@@ -26,7 +26,7 @@ from ledger.models import to_local, utcnow
 
 from .channels import capabilities
 from .grammar import clean, name_from, number, understand, whole
-from .models import Conversation
+from .models import Conversation, contact_of
 from .qr import qr_png
 from .segments import fits
 
@@ -171,17 +171,7 @@ class Dialogue:
     def opted_out_number(self, phone):
         """Tell whether this number said STOP (or staff recorded that it did)."""
         conversation, resident = self.conversation(SMS, phone), self.resident_for(SMS, phone)
-        return self.contact_of(SMS, conversation, resident).opted_out if resident else conversation.opted_out
-
-    @staticmethod
-    def contact_of(channel, conversation, resident):
-        """The resident's contact on the channel. A STOP said from it before staff registered the
-        number was kept on its conversation, and is carried over (only the person can undo it)."""
-        contact = contacts.contact(resident, channel)
-        if conversation.opted_out and not contact.opted_out:
-            contacts.set_opted_out(resident, channel, True)
-            contact.opted_out = True
-        return contact
+        return contact_of(resident, SMS, conversation).opted_out if resident else conversation.opted_out
 
     def resident_for(self, channel, address):
         if channel == SMS:
@@ -235,7 +225,7 @@ class Dialogue:
             return self.stop(channel, conversation, resident, language)
         if intent == "start":
             return self.start(channel, conversation, resident, language)
-        contact = self.contact_of(channel, conversation, resident) if resident else None
+        contact = contact_of(resident, channel, conversation) if resident else None
         if channel == SMS and (contact.opted_out if contact else conversation.opted_out):
             return self.opted_out(conversation, language, now)
         if contact is not None and not contact.verified:

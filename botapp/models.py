@@ -5,7 +5,7 @@ import datetime
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from community import contacts
-from community.models import Contact, Staff
+from community.models import Staff
 from ledger.models import BaseModel, utcnow
 
 
@@ -24,12 +24,17 @@ class Conversation(BaseModel):
         indexes = ((("channel", "address"), True),)
 
 
-def carry_over_stop(resident):
-    """A STOP the resident's number sent before staff registered it becomes their SMS contact's."""
-    if resident.phone and Conversation.select().where(
-            (Conversation.channel == Contact.SMS) & (Conversation.address == resident.phone)
-            & Conversation.opted_out).exists() and not contacts.opted_out(resident, Contact.SMS):
-        contacts.set_opted_out(resident, Contact.SMS, True)
+def contact_of(resident, channel, conversation=None):
+    """The resident's contact on `channel`. A STOP said from their address before staff registered
+    it was kept on its conversation, and is carried over (only the person can undo it)."""
+    contact = contacts.contact(resident, channel)
+    address = contacts.address(resident, channel)
+    if conversation is None and address is not None:
+        conversation = Conversation.get_or_none((Conversation.channel == channel) & (Conversation.address == address))
+    if conversation is not None and conversation.opted_out and not contact.opted_out:
+        contacts.set_opted_out(resident, channel, True)
+        contact.opted_out = True
+    return contact
 
 
 class Inbound(BaseModel):

@@ -27,7 +27,7 @@ from ledger import db
 from . import android, outbox
 from .channels import LogChannel
 from .dialogue import SMS, TELEGRAM, Dialogue
-from .models import carry_over_stop, forget_old_inbound
+from .models import contact_of, forget_old_inbound
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class Worker:
         if notice.kind == REPLY:
             return await self._reply(notice)
         resident = await self._db(outbox.resident_of, notice)
-        await self._db(carry_over_stop, resident)
+        await self._db(contact_of, resident, SMS)  # a STOP the number sent before it was registered
         channel = await self._db(contacts.reach, resident, notices.purpose(notice), list(self.channels))
         if channel is None:
             await self._db(outbox.mark_skipped, notice, "no channel: opted out, or no number and no Telegram")

@@ -78,11 +78,14 @@ def parties_of(mediation):
 
 def open_mediation(staff, community, summary, parties, mediator_ids, *, source="walk_in", case=None,
                    private=False, now=None):
-    """Open a mediation. `parties`: names or residents (at least two); `mediator_ids`: appointed
-    mediators of the community (at least one), none of them a party."""
+    """Open a mediation. `parties`: names or residents (at least two), or the names as typed, one
+    per line or separated by 、; `mediator_ids`: appointed mediators of the community (at least
+    one), none of them a party."""
     now = now or utcnow()
     authorize(staff, community, Staff.COORDINATOR)
     summary = " ".join((summary or "").split())[:300]
+    if isinstance(parties, str):
+        parties = parties.replace("、", "\n").splitlines()
     named = []
     for party in parties:
         if isinstance(party, Resident):

@@ -13,12 +13,15 @@ import community_factory as make
 import pytest
 import qrcode
 from PIL import Image
+from senders import RecordingSender, deliver
 from werkzeug.serving import make_server
 
+import ledger
+from botapp.dialogue import SMS
 from catalog import cards, codes
 from catalog.goods import create_goods, receive_stock
 from catalog.models import Goods
-from community import Activity
+from community import Activity, Case, Staff, cases, places
 from community.awards import confirm_participation, report_deed
 
 CHROMIUM = os.environ.get("LINLI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -387,33 +390,7 @@ def test_the_first_day_in_chromium_from_an_empty_database_to_a_confirmed_deed(ap
 def test_a_grid_worker_takes_a_case_to_closed_and_the_reporter_answers_1(app, live_server, page):
     """事事有回音 in Chromium: the report by SMS, the grid worker's pages, the reporter's 1, the
     points and the closing notice."""
-    import asyncio
-
-    from botapp.dialogue import SMS
-    from botapp.worker import Pacer, Worker
-    from community import Case, Staff, cases, places
-    from ledger import balance
-
-    class Phone:
-        name, daily_limit, pacer = "sms", 0, Pacer(rate=0)
-        texts = []
-
-        async def send(self, to, text):
-            self.texts.append(text)
-            return f"SM{len(self.texts)}"
-
-    dialogue, phone = app.extensions["linli.dialogue"], Phone()
-
-    def deliver():  # the worker's loop in its own thread: Playwright's runs in this one
-        def drain():
-            with app.app_context():
-                for _ in range(5):
-                    if not asyncio.run(Worker(dialogue, sms=phone).drain_once()):
-                        break
-
-        worker = threading.Thread(target=drain)
-        worker.start()
-        worker.join(30)
+    dialogue, phone = app.extensions["linli.dialogue"], RecordingSender()
 
     with app.app_context():
         place = make.build_place()
@@ -431,12 +408,12 @@ def test_a_grid_worker_takes_a_case_to_closed_and_the_reporter_answers_1(app, li
     page.get_by_label("处理情况、退回原因，或之前事项的编号").fill("换了新灯泡")
     page.get_by_role("button", name="已处理，请反映人确认").click()
     page.wait_for_selector("text=等反映人确认")
-    deliver()
-    assert "解决了吗？回复1已解决，2未解决" in phone.texts[-1]
+    deliver(app, phone)
+    assert "解决了吗？回复1已解决，2未解决" in phone.texts[-1][1]
     with app.app_context():
         thanked = dialogue.handle(SMS, resident.phone, "1").full_text()  # one SMS: the reply
         assert "已办结" in thanked and "积分+0.2" in thanked
-        assert balance(resident.account_id) == cases.BY_CODE["facilities"].points
+        assert ledger.balance(resident.account_id) == cases.BY_CODE["facilities"].points
     page.reload()
     page.wait_for_selector("text=确认已解决，办结")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

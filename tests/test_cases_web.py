@@ -1,35 +1,20 @@
 """A grid worker's side of a case on the pages they use, submitting the forms the pages render;
 the reporter by SMS; the notices through the outbox worker."""
 
-import asyncio
 import csv
 import io
 import re
 
 import community_factory as make
 import pytest
+from senders import RecordingSender, deliver
 from webforms import Browser, find_form
 
 import ledger
 from botapp.dialogue import SMS
-from botapp.worker import Pacer, Worker
 from community import Case, Community, Staff, cases, places
 
 PHONE = "+8613800138000"
-
-
-class Phone:
-    """The worker's SMS sender, keeping what reaches the resident's phone."""
-
-    name, daily_limit = "sms", 0
-    pacer = Pacer(rate=0)
-
-    def __init__(self):
-        self.texts = []
-
-    async def send(self, to, text):
-        self.texts.append((to, text))
-        return f"SM{len(self.texts)}"
 
 
 @pytest.fixture
@@ -42,13 +27,8 @@ def world(app):
     return {"worker": worker, "resident": resident}
 
 
-def deliver(app, phone):
-    with app.app_context():
-        asyncio.run(Worker(app.extensions["linli.dialogue"], sms=phone).drain_once())
-
-
 def test_a_grid_worker_takes_a_report_from_new_to_closed_and_the_reporter_answers_1(app, client, world):
-    dialogue, phone = app.extensions["linli.dialogue"], Phone()
+    dialogue, phone = app.extensions["linli.dialogue"], RecordingSender()
     with app.app_context():
         dialogue.handle(SMS, PHONE, "反映 3号楼楼道灯坏了")
         recorded = dialogue.handle(SMS, PHONE, "3").full_text()

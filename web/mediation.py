@@ -58,9 +58,8 @@ def new():
                                      for c in communities for m in mediation.mediators_of(c))
     if form.validate_on_submit():
         community = _community(form.community.data)
-        parties = [line for line in form.parties.data.replace("、", "\n").splitlines() if line.strip()]
         done = once("mediation.open", lambda: mediation.open_mediation(
-            current_staff(), community, form.summary.data, parties, form.mediators.data,
+            current_staff(), community, form.summary.data, form.parties.data, form.mediators.data,
             source=form.source.data, private=form.private.data))
         return redirect(url_for(".show", mediation_id=done.result))
     return render_template("mediation/new.html", form=form)

@@ -205,6 +205,8 @@ class Dialogue:
     }
     #: States whose answer is free text, whatever command words it holds (活动室的灯坏了).
     FREE_TEXT = ("awaiting_report",)
+    #: States of a report being made (the photos sent for it are kept until it is).
+    REPORTING = ("awaiting_report", "report_category")
     #: States that asked "1 yes / 2 no".
     CONFIRMING = ("confirm_cancel", "confirm_rename", "confirm_name", "verify_case")
 
@@ -258,6 +260,8 @@ class Dialogue:
         turn = self.TURNS.get((state, intent)) or self.TURNS.get(("*", intent)) or "unknown"
         if state:
             self.remember(conversation, state="")
+        if turn not in ("report", "report_category") and '"photos"' in (conversation.data or ""):
+            self.keep(conversation, photos=None)  # the report they were for was given up
         try:
             return getattr(self, f"do_{turn}")(resident, argument, now, conversation)
         except (CommunityError, ledger.LedgerError) as exc:
@@ -708,26 +712,55 @@ class Dialogue:
         self.keep(conversation, report=text)
         self.remember(conversation, state="report_category")
         choices = " ".join(f"{n}{c.name(resident.language)}" if resident.language == "zh_Hans"
-                           else f"{n} {c.name(resident.language)}" for n, c in enumerate(cases.CATEGORIES, 1))
+                           else f"{n} {c.name(resident.language)}"
+                           for n, c in enumerate(cases.categories(resident.community_id), 1))
         return Reply(_("What kind of problem is it? Reply a number: %(choices)s", choices=choices),
                      language=resident.language)
 
     def do_report_category(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
-        text = self.kept(conversation).get("report")
-        if not text:
+        kept = self.kept(conversation)
+        if not kept.get("report"):
             return self.do_report(resident, "", now, conversation)
-        named = [n for n, c in enumerate(cases.CATEGORIES, 1)
-                 if argument and (c.name_zh[:2] in argument or c.name_en.lower() in argument.lower())]
+        kinds = cases.categories(resident.community_id)
+        named = [n for n, c in enumerate(kinds, 1)
+                 if argument and (c.name_zh[:2] in argument or (c.name_en and c.name_en.lower() in argument.lower()))]
         n = int(argument) if argument.isdigit() and argument.isascii() else (named[0] if named else 0)
-        if not 1 <= n <= len(cases.CATEGORIES):
+        if not 1 <= n <= len(kinds):
             self.remember(conversation, state="report_category")
-            return Reply(_("Please reply with the number of the kind, 1 to %(n)d.", n=len(cases.CATEGORIES)),
+            return Reply(_("Please reply with the number of the kind, 1 to %(n)d.", n=len(kinds)),
                          language=resident.language)
-        case = cases.report(resident, cases.CATEGORIES[n - 1].code, text, now=now)
-        self.keep(conversation, report=None)
+        case = cases.report(resident, kinds[n - 1].code, kept["report"], photos=kept.get("photos", ()), now=now)
+        self.keep(conversation, report=None, photos=None)
         return Reply(_("Recorded as no. %(case)s. You will hear back by %(when)s. Reply PROGRESS %(case)s to "
                        "follow it.", case=case.id, when=self.local(case.due_at)), language=resident.language)
+
+    def photo(self, channel, address, data, caption="", *, now=None):
+        """A photo, with its caption if any: kept for the report being made, or the start of one
+        (its caption, or the next message, says what is wrong)."""
+        resident = self.resident_for(channel, address)
+        caption = " ".join((caption or "").split())
+        if resident is None or resident.status == Resident.CLOSED:
+            return self.handle(channel, address, caption or "HELP", now=now)
+        _ = self.gettext(resident.language)
+        try:
+            photo = cases.keep_photo(resident, data)
+        except CommunityError as exc:
+            return Reply(self.error(exc, resident.language), language=resident.language)
+        conversation = self.conversation(channel, address)
+        earlier = self.kept(conversation).get("photos", []) if conversation.state in self.REPORTING else []
+        self.keep(conversation, photos=[*earlier, photo][-cases.MAX_PHOTOS:])
+        if conversation.state not in self.REPORTING:
+            self.remember(conversation, state="awaiting_report")
+        if caption:
+            intent, argument, _cleaned = understand(caption)
+            return self.handle(channel, address, argument if intent == "report" and argument else caption, now=now)
+        if earlier:  # the next photo of an album: the first one was answered
+            return Reply(silent=True, language=resident.language)
+        if conversation.state == "report_category":
+            return self.do_report(resident, self.kept(conversation)["report"], now, conversation)
+        return Reply(_("Got your photo. What is wrong, and where? Please describe it in one message."),
+                     language=resident.language)
 
     def do_progress(self, resident, argument, now, conversation):
         """进度 2041: where the resident's case stands (进度 alone: their newest)."""

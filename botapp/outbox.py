@@ -187,6 +187,8 @@ def render(notice, resident, dialogue, channel, redact=False):
                                         reason=reason) + " " + ask,
         kinds.CASE_MERGED: lambda t: _("No. %(case)s is the same matter as no. %(original)s; you will hear how "
                                        "that one goes.", case=case, original=p.get("original", "")),
+        kinds.CASE_OVERDUE: lambda t: _("Case no. %(case)s (%(title)s) is well past its time limit. Please see "
+                                        "that it is dealt with.", case=case, title=t),
         checkout.RECEIPT: lambda t: _("Redeemed %(items)s for %(points)s points. Balance: %(balance)s.",
                                 items=short(p.get("items", ""), 40), points=points, balance=balance),
         cards.COUNTER_CODE: lambda t: _("Your counter code: %(code)s. Read it out to the clerk. It works once, for "

@@ -44,10 +44,14 @@ MENU = {
     "zh": [("activities", "活动"), ("mine", "我的报名"), ("balance", "我的积分"), ("history", "明细"),
            ("shop", "商品"), ("redeem", "兑换二维码"), ("language", "中文 / English"), ("help", "菜单")],
 }
+#: The largest photo fetched from Telegram (it serves bots files of up to 20 MB).
+MAX_DOWNLOAD = 10 * 1024 * 1024
 #: Short answers that need no dialogue (and no database).
-ONLY_TEXT = "我只能看懂文字消息，请打字告诉我。回复0查看菜单。\nI can only read text messages. Reply 0 for the menu."
+ONLY_TEXT = ("我只能看懂文字和照片，请打字告诉我。回复0查看菜单。\n"
+             "I can read text and photos only; please type your message. Reply 0 for the menu.")
 EDITED = "请发一条新消息，我看不到修改过的消息。\nPlease send a new message; I cannot see edits."
 PRIVATELY = "请私聊我使用邻里：点我的头像，再点“发消息”。\nPlease write to me privately to use Linli."
+NO_PHOTO = "没收到这张照片，请再发一次。\nThe photo did not come through; please send it again."
 SHARE = ("已经在用短信参加邻里？点下面的按钮共享手机号，就能连上您的记录。\n"
          "Already use Linli by SMS? Share your number with the button below to link your record.")
 
@@ -159,6 +163,29 @@ class TelegramBot:
         word = COMMANDS.get(name, "HELP")
         await self.answer(update, f"{word} {args}".strip() if word != "HELP" else word)
 
+    async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo (or a picture sent as a file), with its caption: for the report being made."""
+        message = update.message
+        picture = next((p for p in reversed(message.photo) if (p.file_size or 0) <= MAX_DOWNLOAD), None) \
+            if message.photo else message.document
+        if picture is None or (picture.file_size or 0) > MAX_DOWNLOAD:
+            await update.effective_chat.send_message(NO_PHOTO)
+            return
+        try:
+            data = bytes(await (await picture.get_file()).download_as_bytearray())
+        except TelegramError as exc:
+            log.info("could not fetch a photo: %s", exc)
+            await update.effective_chat.send_message(NO_PHOTO)
+            return
+        user = update.effective_user
+        reply = await self.once(update, self.handle_photo, str(user.id), data, message.caption or "",
+                                language_of(user))
+        await self.send(update, reply)
+
+    def handle_photo(self, user_id, data, caption, language):
+        self.dialogue.first_contact(TELEGRAM, user_id, language)
+        return self.dialogue.photo(TELEGRAM, user_id, data, caption)
+
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo, sticker, voice message, location or file: say what the bot can read."""
         await update.effective_chat.send_message(ONLY_TEXT)
@@ -213,11 +240,18 @@ class TelegramBot:
                 log.info("could not send the apology: %s", exc)
 
 
+def file_url(base_url):
+    """Where a Bot API server at `base_url` (…/bot) serves files (…/file/bot)."""
+    head, _, tail = base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}"
+
+
 def build_application(token, dialogue, *, base_url="https://api.telegram.org/bot"):
-    """Build the PTB Application with Linli's handlers."""
+    """Build the PTB Application with Linli's handlers (files come from the same server)."""
     bot = TelegramBot(dialogue)
     application = (
-        Application.builder().token(token).base_url(base_url).concurrent_updates(False)
+        Application.builder().token(token).base_url(base_url).base_file_url(file_url(base_url))
+        .concurrent_updates(False)
         .post_init(lambda app: set_commands(app.bot)).build()
     )
     # Private chats only (a resident's points are nobody else's business), new messages only.
@@ -226,6 +260,7 @@ def build_application(token, dialogue, *, base_url="https://api.telegram.org/bot
     application.add_handler(MessageHandler(private & filters.COMMAND, bot.on_unknown_command))
     application.add_handler(MessageHandler(private & filters.CONTACT, bot.on_contact))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, bot.on_text))
+    application.add_handler(MessageHandler(private & (filters.PHOTO | filters.Document.IMAGE), bot.on_photo))
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.CONTACT, bot.on_other))
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE,
                                            bot.on_edited))

@@ -20,7 +20,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 import ledger
-from community import contacts, notices
+from community import cases, contacts, notices
 from community.notices import REPLY, queue_reminders
 from ledger import db
 
@@ -230,13 +230,15 @@ class Worker:
     async def run(self, idle=1.0, stop=None, reminders_every=300):
         """Drain until `stop` is set, sleeping `idle` seconds when there is nothing to send.
 
-        Every `reminders_every` seconds it also queues tomorrow's reminders (once per sign-up).
+        Every `reminders_every` seconds it also queues tomorrow's reminders (once per sign-up) and
+        takes cases gone very late up to the coordinators (once per step).
         """
         stop = stop or asyncio.Event()
         next_reminders = 0.0
         while not stop.is_set():
             if time.monotonic() >= next_reminders:
                 await self._db(queue_reminders)
+                await self._db(cases.escalate)
                 await self._db(forget_old_inbound)
                 next_reminders = time.monotonic() + reminders_every
             try:

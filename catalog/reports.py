@@ -336,7 +336,7 @@ def what_for(line, language, reversed_word):
             return f"{signup.rule.name(language)} {title}"
         case = Case.get_or_none(Case.transfer == line.transfer_id)
         if case is not None:  # a reporter's points for a verified fix
-            return f"{cases.category(case.category).name(language)} #{case.id} {case.text}"
+            return f"{cases.category(case.category, case.community_id).name(language)} #{case.id} {case.text}"
         seat = MediationSeat.get_or_none(MediationSeat.transfer == line.transfer_id)
         if seat is not None:  # a mediator's points for an agreement (a private one's dispute is not named)
             dispute = f"#{seat.mediation_id}" if seat.mediation.private else seat.mediation.summary
@@ -413,22 +413,22 @@ def _cases_in(communities, grid=None):
     return query.where(_of_grid(grid)) if grid is not None else query
 
 
-def _within_limits(case):
-    kind = cases.category(case.category)
+def _within_limits(case, kind):
     return case.closed_at <= case.created_at + kind.accept + kind.handle + kind.verify
 
 
 def case_summary(communities, start, end, grid=None):
     """Per category and in all: cases received and closed in [start, end), on time, at the first fix."""
-    by_category = {c.code: CaseFigures(c.code) for c in cases.CATEGORIES}
+    kind = cases.kinds_for(communities)
+    by_category = {code: CaseFigures(code) for code in cases.names(communities, "zh_Hans")}
     for case in _cases_in(communities, grid).where(Case.created_at >= start, Case.created_at < end):
-        by_category[case.category].received += 1
+        by_category.setdefault(case.category, CaseFigures(case.category)).received += 1
     closed = _cases_in(communities, grid).where(Case.state == Case.CLOSED, Case.closed_at >= start,
                                                 Case.closed_at < end)
     for case in closed:
-        figures = by_category[case.category]
+        figures = by_category.setdefault(case.category, CaseFigures(case.category))
         figures.closed += 1
-        figures.on_time += _within_limits(case)
+        figures.on_time += _within_limits(case, kind(case))
         figures.first_time += case.reopened == 0
     rows = list(by_category.values())
     total = CaseFigures("", *(sum(getattr(r, f) for r in rows) for f in ("received", "closed", "on_time",
@@ -438,11 +438,12 @@ def case_summary(communities, start, end, grid=None):
 
 def case_lines(communities, start, end, grid=None):
     """The cases received in [start, end), as rows for a spreadsheet."""
+    kind = cases.kinds_for(communities)
     for case in _cases_in(communities, grid).where(Case.created_at >= start, Case.created_at < end).order_by(Case.id):
         yield {"case": case.id, "created_at": case.created_at, "community": case.community_id,
                "category": case.category, "text": case.text, "place": case.place, "state": case.state,
                "display_name": case.reporter.display_name, "phone": mask_phone(case.reporter.phone),
-               "closed_at": case.closed_at, "on_time": case.state == Case.CLOSED and _within_limits(case),
+               "closed_at": case.closed_at, "on_time": case.state == Case.CLOSED and _within_limits(case, kind(case)),
                "reopened": case.reopened, "points": case.points, "duplicate_of": case.duplicate_of_id}
 
 

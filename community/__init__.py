@@ -15,6 +15,7 @@ from .models import (
     AuditEvent,
     Case,
     CaseEvent,
+    CaseKind,
     Community,
     Confirmation,
     Contact,
@@ -22,6 +23,7 @@ from .models import (
     MediationSeat,
     Mediator,
     Notice,
+    Photo,
     PointRule,
     Resident,
     Signup,
@@ -29,8 +31,8 @@ from .models import (
 )
 
 __all__ = [
-    "MODELS", "Activity", "AuditEvent", "Case", "CaseEvent", "Community", "CommunityError", "Contact",
-    "Confirmation", "Mediation", "MediationSeat", "Mediator", "Notice",
+    "MODELS", "Activity", "AuditEvent", "Case", "CaseEvent", "CaseKind", "Community", "CommunityError", "Contact",
+    "Confirmation", "Mediation", "MediationSeat", "Mediator", "Notice", "Photo",
     "PointRule", "Resident", "Signup", "Staff", "activities", "audit", "awards", "cases", "contacts",
     "mediation", "notices", "people", "rules",
 ]

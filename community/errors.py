@@ -212,3 +212,27 @@ class CheckedBySomeoneElse(CommunityError):
 
 class FollowUpAfterOutcome(CommunityError):
     """The follow-up visit is recorded once, after the mediation is closed."""
+
+
+class KindNameNeeded(InvalidInput):
+    """Give the kind a Chinese name of at most 8 characters (and an English one of at most 30)."""
+
+
+class KindNameTaken(InvalidInput):
+    """This community already has a kind with that name."""
+
+
+class TooManyKinds(InvalidInput):
+    """A community offers at most 9 kinds, so that residents pick one with a single digit. Stop offering one first."""
+
+
+class LastKind(InvalidInput):
+    """At least one kind must stay on offer."""
+
+
+class NotAPhoto(InvalidInput):
+    """That picture could not be read. Please send it again as a photo."""
+
+
+class KindLimits(InvalidInput):
+    """Each time limit is 1 to 720 hours (30 days), and a kind earns at most 5 points."""

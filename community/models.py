@@ -2,6 +2,7 @@
 
 from peewee import (
     BigIntegerField,
+    BlobField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -234,6 +235,37 @@ class Case(BaseModel):
     closed_at = DateTimeField(null=True)
 
 
+class CaseKind(BaseModel):
+    """One kind of problem a community's residents report (community.cases): its name, the time
+    limit of each step, the points a verified fix earns the reporter, and who takes it first (none:
+    the reporter's grid worker). A community without rows offers the default kinds."""
+
+    community = ForeignKeyField(Community, backref="case_kinds")
+    code = CharField(max_length=20)  # what its cases store; never reused for another kind
+    position = IntegerField()  # the number residents reply with, among the active kinds
+    name_zh = CharField(max_length=8)
+    name_en = CharField(max_length=30, default="")
+    accept_hours = IntegerField()
+    handle_hours = IntegerField()
+    verify_hours = IntegerField()
+    points = IntegerField(default=0)  # hundredths
+    handler = ForeignKeyField(Staff, null=True)
+    active = BooleanField(default=True)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("community", "code"), True),)
+
+
+class Photo(BaseModel):
+    """A photo a resident sent with a report (on Telegram), re-encoded as a small JPEG."""
+
+    resident = ForeignKeyField(Resident)
+    case = ForeignKeyField(Case, null=True, backref="photos")  # None until the report is made
+    data = BlobField()
+    created_at = DateTimeField(default=utcnow)
+
+
 class CaseEvent(BaseModel):
     """One step in a case's history, by staff or by the reporter."""
 
@@ -350,4 +382,5 @@ class FormSubmission(BaseModel):
 
 
 MODELS = [Community, Resident, Contact, Staff, PointRule, Activity, Signup, CheckInFailure, Confirmation, Notice,
-          Case, CaseEvent, Mediator, Mediation, MediationSeat, AuditEvent, LoginFailure, LoginLockout, FormSubmission]
+          Case, CaseKind, Photo, CaseEvent, Mediator, Mediation, MediationSeat, AuditEvent, LoginFailure,
+          LoginLockout, FormSubmission]

@@ -21,6 +21,8 @@ ACTIVITY_CANCELLED, REMINDER, CANCELLED = "activity_cancelled", "reminder", "can
 #: A case's steps, each told to its reporter (community.cases).
 CASE_RECEIVED, CASE_ACCEPTED, CASE_HANDLED = "case_received", "case_accepted", "case_handled"
 CASE_CLOSED, CASE_REOPENED, CASE_REFUSED, CASE_MERGED = "case_closed", "case_reopened", "case_refused", "case_merged"
+#: A case gone very late, to its community's coordinators (to the resident record of each).
+CASE_OVERDUE = "case_overdue"
 #: The dialogue's reply to an inbound SMS, where the provider takes no inline reply (the Android
 #: gateway): sent to the number it answers, registered or not, opted out or not.
 REPLY = "reply"

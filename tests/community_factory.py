@@ -5,8 +5,11 @@ so what the tests see is what production code would have written.
 """
 
 import datetime
+import io
 import itertools
 from dataclasses import dataclass
+
+from PIL import Image
 
 from community import activities, notices, people, rules
 from community.models import Activity, AuditEvent, Community, Notice, Staff
@@ -83,6 +86,13 @@ def begin(activity):
 
 def residents(community, count):
     return [resident(community) for _ in range(count)]
+
+
+def photo_bytes(size=(64, 48), kind="JPEG", colour=(200, 80, 40)):
+    """A small picture, as a phone's camera app would send it."""
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, kind)
+    return out.getvalue()
 
 
 def future(days=2, hours=0):

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 BOT = {
     "id": 4242000,
@@ -129,6 +129,7 @@ class FakeTelegram:
         self._changed = threading.Condition()
         self._closing = False
         self._failures = {}
+        self.files = {}  # file_id: bytes, served at /file/bot<token>/photos/<file_id>.jpg
         self._server = None
         self._thread = None
 
@@ -225,6 +226,25 @@ class FakeTelegram:
             message["edit_date"] = message["date"]
             return self.queue({"edited_message": message})
         return self.queue({"message": message})
+
+    def send_photo(self, user_id, data, *, caption=None, first_name="Test", as_file=False):
+        """A user sends a photo (`data`, the largest size; Telegram also offers a thumbnail), or
+        the same picture as a file."""
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = data
+        if as_file:
+            content = {"document": {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": "a.jpg",
+                                    "mime_type": "image/jpeg", "file_size": len(data)}}
+        else:
+            thumb = f"{file_id}-small"
+            self.files[thumb] = data
+            content = {"photo": [{"file_id": thumb, "file_unique_id": f"u-{thumb}", "width": 90, "height": 90,
+                                  "file_size": len(data)},
+                                 {"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 800,
+                                  "height": 600, "file_size": len(data)}]}
+        if caption is not None:
+            content["caption"] = caption
+        return self.queue({"message": self._user_message(user_id, first_name, **content)})
 
     def share_contact(self, user_id, phone_number, *, contact_user_id=None, first_name="Test"):
         """A user shares a contact; `contact_user_id` is whose it is (their own: the sender's id)."""
@@ -417,6 +437,12 @@ class FakeTelegram:
             if params.get("caption"):
                 content["caption"] = params["caption"]
             return self.bot_message(chat_id, **content)
+        if name == "getfile":
+            file_id = params.get("file_id")
+            if file_id not in self.files:
+                raise ApiError(400, "Bad Request: invalid file_id")
+            return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(self.files[file_id]),
+                    "file_path": f"photos/{file_id}.jpg"}
         if name == "answercallbackquery":
             if not params.get("callback_query_id"):
                 raise ApiError(400, "Bad Request: query_id_invalid")
@@ -506,9 +532,24 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, f"Bad Request: unsupported content type {kind!r}")
         return params, files, kind
 
+    def _file(self, path):
+        """A file the bot downloads, as Telegram serves it."""
+        name = path.rsplit("/", 1)[-1].removesuffix(".jpg")
+        data = self.telegram.files.get(name) if path.startswith(f"/file/bot{self.telegram.token}/photos/") else None
+        with self.telegram._changed:
+            self.telegram.calls.append(Call("file", {"path": path}, {}, ""))
+        self.send_response(200 if data is not None else 404)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data or b"")))
+        self.end_headers()
+        self.wfile.write(data or b"")
+
     def _serve(self):
         url = urlsplit(self.path)
         prefix = f"/bot{self.telegram.token}/"
+        if url.path.startswith("/file/"):
+            self._file(unquote(url.path))
+            return
         try:
             if not url.path.startswith("/bot"):
                 raise ApiError(404, "Not Found")

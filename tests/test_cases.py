@@ -2,21 +2,35 @@
 simulated clock, duplicates, and the reporter's points on verified closure."""
 
 import datetime
+import io
 import json
 import re
 from pathlib import Path
 
 import community_factory as make
 import pytest
+from upgrades import app_before, upgrade
 
 import ledger
 from botapp.dialogue import SMS, Dialogue
-from community import Case, CaseEvent, Notice, Staff, cases, contacts, places
-from community.errors import CaseWrongStep, CheckedBySomeoneElse, NotAnEarlierCase, NotPermitted
-from community.notices import CASE_ACCEPTED, CASE_CLOSED, CASE_HANDLED, CASE_MERGED
+from community import Case, CaseEvent, Notice, Photo, Staff, cases, contacts, places
+from community.errors import (
+    CaseWrongStep,
+    CheckedBySomeoneElse,
+    InvalidInput,
+    KindNameNeeded,
+    KindNameTaken,
+    LastKind,
+    NotAnEarlierCase,
+    NotAPhoto,
+    NotPermitted,
+    TooManyKinds,
+)
+from community.notices import CASE_ACCEPTED, CASE_CLOSED, CASE_HANDLED, CASE_MERGED, CASE_OVERDUE
 
 T0 = datetime.datetime(2026, 12, 1, 4, 16)  # 12:16 in Putian
 PHONE = "+8613800138000"
+HOUR = datetime.timedelta(hours=1)
 
 
 @pytest.fixture
@@ -169,3 +183,132 @@ def test_staff_do_not_verify_their_own_fix_and_followers_are_not_asked(place, bo
     closed = cases.verify(original, True, staff=boss, now=T0)
     assert closed.state == Case.CLOSED and closed.points > 0
     assert cases.case_number("99999999999999999999") is None and cases.case_number("²") is None
+
+
+# --- each community's kinds, their first handler, escalation, photos ---------------------------
+
+
+def kind_values(**changes):
+    return {"name_zh": "电梯故障", "name_en": "Lift", "accept_hours": 1, "handle_hours": 8, "verify_hours": 24,
+            "points": 30, **changes}
+
+
+def test_a_community_sets_its_own_kinds_and_residents_pick_from_them(place, boss, grid, db):
+    worker, resident = grid
+    lift = cases.save_kind(boss, place.north, "", **kind_values())
+    assert lift.code not in cases.BY_CODE and lift.position == 6
+    # The first change copied the default kinds: the community keeps them, another community is untouched.
+    offered = cases.categories(place.north.id)
+    assert [k.name_zh for k in offered] == [c.name_zh for c in cases.CATEGORIES] + ["电梯故障"]
+    assert cases.categories(place.south.id) == list(cases.CATEGORIES)
+    cases.save_kind(boss, place.north, "dispute", **kind_values(name_zh="邻里纠纷", active=False))
+    assert "邻里纠纷" not in [k.name_zh for k in cases.categories(place.north.id)]
+
+    dialogue = Dialogue(str(Path(__file__).resolve().parent.parent / "translations"))
+    asked = dialogue.handle(SMS, PHONE, "反映 电梯坏了，卡在三楼", now=T0).full_text()
+    assert "4其他" in asked and "5电梯故障" in asked and "纠纷" not in asked
+    dialogue.handle(SMS, PHONE, "5", now=T0)
+    case = Case.select().order_by(Case.id.desc()).get()
+    assert (case.category, case.due_at) == (lift.code, T0 + datetime.timedelta(hours=1))
+    cases.handled(worker, cases.accept(worker, case, now=T0), "修好了", now=T0)
+    assert cases.verify(case, True, resident=resident, now=T0).points == 30
+    # A kind no longer offered still names the cases filed under it, and takes no new ones.
+    cases.save_kind(boss, place.north, lift.code, **kind_values(active=False))
+    assert cases.category(lift.code, place.north.id).name_zh == "电梯故障"
+    with pytest.raises(InvalidInput):
+        cases.report(resident, lift.code, "又坏了", now=T0)
+    assert [a[0] for a in make.audit_actions(boss)].count("case.kind") == 3
+
+
+def test_kinds_stay_few_named_and_in_the_coordinators_hands(place, boss, grid):
+    worker, _resident = grid
+    with pytest.raises(NotPermitted):
+        cases.save_kind(worker, place.north, "", **kind_values())
+    with pytest.raises(NotPermitted):
+        cases.save_kind(make.coordinator(place.south), place.north, "", **kind_values())
+    with pytest.raises(KindNameTaken):
+        cases.save_kind(boss, place.north, "", **kind_values(name_zh="其他"))
+    with pytest.raises(KindNameNeeded):
+        cases.save_kind(boss, place.north, "", **kind_values(name_zh="一个很长很长的名字啊"))
+    with pytest.raises(InvalidInput):
+        cases.save_kind(boss, place.north, "", **kind_values(handle_hours=0))
+    for n in range(4):
+        cases.save_kind(boss, place.north, "", **kind_values(name_zh=f"问题{n}"))
+    with pytest.raises(TooManyKinds):  # nine offered: a single digit picks each
+        cases.save_kind(boss, place.north, "", **kind_values(name_zh="第十种"))
+    for kind in cases.categories(place.north.id)[1:]:
+        cases.save_kind(boss, place.north, kind.code, **kind_values(name_zh=kind.name_zh, active=False))
+    with pytest.raises(LastKind):
+        cases.save_kind(boss, place.north, "hazard", **kind_values(name_zh="安全隐患", active=False))
+
+
+def test_a_kind_with_its_own_handler_goes_to_them_first(place, boss, grid):
+    worker, resident = grid
+    mediator = make.staff(Staff.COORDINATOR, place.north, username="chen-mediation")
+    cases.save_kind(boss, place.north, "dispute", **kind_values(name_zh="邻里纠纷", handler_id=mediator.id))
+    assert cases.report(resident, "dispute", "楼上漏水", now=T0).assignee_id == mediator.id
+    assert cases.report(resident, "hazard", "井盖松了", now=T0).assignee_id == worker.id
+    with pytest.raises(NotPermitted):  # only someone who may take the community's cases
+        cases.save_kind(boss, place.north, "dispute", **kind_values(name_zh="邻里纠纷",
+                                                                     handler_id=make.clerk(place.north).id))
+    Staff.update(active=False).where(Staff.id == mediator.id).execute()
+    assert cases.report(resident, "dispute", "又漏水了", now=T0).assignee_id == worker.id
+
+
+def test_a_step_gone_red_goes_up_to_the_coordinators_once(place, boss, grid):
+    worker, resident = grid
+    reachable = make.staff(Staff.COORDINATOR, place.north, username="lin-coord",
+                           resident=make.resident(place.north, "林主任", phone_number="+8613900139000"))
+    make.coordinator(place.south, resident=make.resident(place.south, "南主任"))
+    case = cases.report(resident, "hazard", "井盖松了", now=T0)
+    limit = cases.BY_CODE["hazard"].accept
+    assert cases.escalate(T0 + limit + datetime.timedelta(minutes=1)) == 0  # yellow: not yet
+    red = T0 + 2 * limit + datetime.timedelta(minutes=1)
+    assert cases.escalate(red) == 1 and cases.escalate(red + HOUR) == 0
+    told = Notice.select().where(Notice.kind == CASE_OVERDUE)
+    assert [(n.resident_id, json.loads(n.params)["case"]) for n in told] == [(reachable.resident_id, case.id)]
+    # The next step has its own limit, and goes up again once it is red too.
+    case = cases.accept(worker, case, now=red)
+    assert cases.escalate(red + HOUR) == 0
+    assert cases.escalate(red + 3 * cases.BY_CODE["hazard"].handle) == 1 and told.count() == 2
+    assert [e.action for e in CaseEvent.select().where(CaseEvent.case == case.id).order_by(CaseEvent.id)] == [
+        "report", "escalate", "accept", "escalate"]
+
+
+def test_a_photo_is_kept_small_and_without_where_it_was_taken(place, grid):
+    from PIL import Image
+
+    _worker, resident = grid
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x8825] = {2: (25.0, 26.0, 27.0)}  # GPS
+    Image.new("RGB", (4000, 3000), (10, 200, 30)).save(out, "JPEG", exif=exif)
+    kept = Photo.get_by_id(cases.keep_photo(resident, out.getvalue()))
+    with Image.open(io.BytesIO(bytes(kept.data))) as image:
+        assert image.format == "JPEG" and max(image.size) == cases.PHOTO_SIDE and not image.getexif()
+    assert Photo.get_by_id(cases.keep_photo(resident, make.photo_bytes(kind="PNG"))).case_id is None
+    for junk in (b"", b"GIF89a not really", b"\xff\xd8\xff" + b"\0" * 100, b"<svg onload=alert(1)>"):
+        with pytest.raises(NotAPhoto):
+            cases.keep_photo(resident, junk)
+    # A report takes its reporter's own photos that belong to no case yet.
+    other = make.resident(place.north, "别人")
+    theirs = cases.keep_photo(other, make.photo_bytes())
+    case = cases.report(resident, "hazard", "井盖松了", photos=[kept.id, theirs], now=T0)
+    assert [p.id for p in case.photos] == [kept.id] and Photo.get_by_id(theirs).case_id is None
+
+
+def test_cases_from_before_each_community_had_its_kinds_carry_on(empty_db_url, tmp_path):
+    app = app_before("0019", empty_db_url, tmp_path)
+    with ledger.db.connection_context():
+        place = make.build_place()
+        resident = make.resident(place.north, "陈桂兰")
+        old = Case.create(community=place.north.id, reporter=resident.id, category="facilities", text="楼道灯坏了",
+                          due_at=T0, step_started_at=T0, created_at=T0)
+    assert "0019_case_kinds_photos" in upgrade(app)
+    with ledger.db.connection_context():
+        boss = make.coordinator(place.north)
+        assert cases.category(old.category, place.north.id).name_zh == "设施维修"
+        cases.save_kind(boss, place.north, "facilities", **kind_values(name_zh="设施维修", points=40))
+        case = cases.handled(boss, Case.get_by_id(old.id), "换了灯泡", now=T0)
+        assert cases.verify(case, True, resident=resident, now=T0).points == 40
+    assert app.test_cli_runner().invoke(args=["ledger", "verify"]).exit_code == 0

@@ -138,3 +138,52 @@ def test_a_case_is_handed_to_another_grids_worker_through_the_page(app, client, 
     with app.app_context():
         assert Case.get_by_id(case.id).assignee_id == neighbour.id
         assert cases.may_handle(neighbour, Case.get_by_id(case.id))
+
+
+def test_a_coordinator_adds_a_kind_with_its_own_handler_and_stops_offering_another(app, client, world):
+    browser = Browser(client)
+    browser.login("north-coord")
+    browser.get("/cases/")
+    link = re.search(r'href="([^"]+)"[^>]*>问题类别<', browser.html)
+    page = browser.get(link.group(1)).get_data(as_text=True)
+    assert page.count('name="kind"') == len(cases.CATEGORIES) + 1  # each kind, and one to add
+    handlers = dict((label, value) for value, label, _ in next(
+        f for f in browser.find(has="new-name_zh").fields if f.name == "new-handler").options)
+    assert handlers["grid-wang"] == str(world["worker"].id) and "反映人所在网格的网格员" in handlers
+    form = browser.find(has="new-name_zh")
+    data = form.values(**{"new-name_zh": "电梯故障", "new-name_en": "Lift", "new-accept_hours": "1",
+                          "new-points": "0.3", "new-handler": handlers["grid-wang"]})
+    browser.send(form, data)
+    assert "已保存" in browser.html and "电梯故障" in browser.html
+    browser.send(form, data)  # the same form sent again (a double click, a reload)
+    assert "已经记录过" in browser.html
+    page = browser.submit(has="dispute-name_zh", dispute__active=False).get_data(as_text=True)
+    assert "不再提供" in page
+    page = browser.submit(has="new-name_zh", new__name_zh="其他").get_data(as_text=True)
+    assert "已经有同名的类别" in page
+    with app.app_context():
+        north = Community.get(Community.code == "N1")
+        offered = [k.name_zh for k in cases.categories(north.id)]
+        assert offered == ["安全隐患", "环境卫生", "设施维修", "其他", "电梯故障"]
+        dialogue = app.extensions["linli.dialogue"]
+        asked = dialogue.handle(SMS, PHONE, "反映 电梯又坏了").full_text()
+        assert "5电梯故障" in asked and "纠纷" not in asked
+        dialogue.handle(SMS, PHONE, "5")
+        case = Case.select().get()
+        assert (case.assignee_id, cases.category(case.category, north.id).points) == (world["worker"].id, 30)
+
+
+def test_the_photos_sent_with_a_report_are_on_its_page(app, client, world):
+    with app.app_context():
+        resident = world["resident"]
+        photo = cases.keep_photo(resident, make.photo_bytes((2000, 1500)))
+        case = cases.report(resident, "hazard", "井盖松了", photos=[photo])
+    browser = Browser(client)
+    browser.login("grid-wang")
+    page = browser.get(f"/cases/{case.id}").get_data(as_text=True)
+    src = re.search(r'<img src="([^"]+)"', page).group(1)
+    assert src == f"/cases/{case.id}/photos/{photo}" and "反映时发来的照片1" in page
+    image = client.get(src)
+    assert image.status_code == 200 and image.mimetype == "image/jpeg"
+    assert image.headers["X-Content-Type-Options"] == "nosniff" and image.data[:3] == b"\xff\xd8\xff"
+    assert client.get(f"/cases/{case.id}/photos/{photo + 1}").status_code == 404

@@ -155,6 +155,8 @@ EXPECTED = {
     "cases.new": GRID_ANYWHERE,
     "cases.show": GRID_HERE,
     "cases.act": GRID_HERE,
+    "cases.photo": GRID_HERE,
+    "cases.kinds": COORDINATOR_ANYWHERE,
     "mediation.index": GRID_ANYWHERE,
     "mediation.new": COORDINATOR_ANYWHERE,
     "mediation.show": GRID_HERE,
@@ -209,7 +211,8 @@ def world(app):
         code = codes.find_qr_code(codes.issue_qr_code(shopper, app.config["SECRET_KEY"]), app.config["SECRET_KEY"])
         redemption = checkout(staff["clerk"], code, [(soap.id, 1)], checkout_key="world")
         signup = Signup.get((Signup.activity == activity.id) & (Signup.resident == residents[0].id))
-        case = cases.report(residents[1], "facilities", "楼道灯坏了")
+        case = cases.report(residents[1], "facilities", "楼道灯坏了",
+                            photos=[cases.keep_photo(residents[1], make.photo_bytes())])
         mediators = [mediation.appoint(boss, place.north, resident=make.resident(place.north, f"调解员{i}"))
                      for i in range(2)]
         dispute = mediation.open_mediation(boss, place.north, "楼上漏水", ["张三", "李四"], [m.id for m in mediators])
@@ -217,7 +220,7 @@ def world(app):
         "activity_id": activity.id, "signup_id": signup.id, "resident_id": residents[0].id,
         "community_id": place.north.id, "goods_id": soap.id, "redemption_id": redemption.id,
         "what": "transfers", "filename": "linli.css", "staff_id": staff["clerk"].id, "code": "E1",
-        "case_id": case.id, "mediation_id": dispute.id, "seat_id": dispute.seats[0].id,
+        "case_id": case.id, "photo_id": case.photos[0].id, "mediation_id": dispute.id, "seat_id": dispute.seats[0].id,
     }
     return {"place": place, "staff": staff, "residents": residents, "activity": activity, "values": values}
 

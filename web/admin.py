@@ -81,6 +81,7 @@ SENTENCES = {
     "case.refuse": _l("refused case %(target)s: %(detail)s"),
     "case.merge": _l("merged case %(target)s into %(detail)s"),
     "case.transfer": _l("handed case %(target)s to %(detail)s"),
+    "case.kind": _l("set the kind of problem %(name)s: hours %(hours)s, %(points)s points"),
     "goods.create": _l("put goods %(target)s on sale at %(points)s points"),
     "goods.edit": _l("changed goods %(target)s (%(points)s points)"),
     "stock.receive": _l("received %(quantity)s of goods %(target)s"),

@@ -1,8 +1,11 @@
 """Demo data: a small living district so a newcomer sees Linli working."""
 
 import datetime
+import io
 import random
 import secrets
+
+from PIL import Image, ImageDraw
 
 import ledger
 from catalog.checkout import checkout
@@ -99,7 +102,8 @@ def create_demo_data(seed=7):
         confirm_participation(first, deed)
         _stock_the_shop(first, clerks[c.id], c, locals_)
         # What residents reported: one waiting, one taken on, one closed with its points.
-        cases.report(locals_[1], "facilities", "3号楼楼道的灯坏了，晚上很黑")
+        cases.report(locals_[1], "facilities", "3号楼楼道的灯坏了，晚上很黑",
+                     photos=[cases.keep_photo(locals_[1], _corridor_photo())])
         taken = cases.report(locals_[2], "environment", "小区门口的垃圾两天没人清了")
         cases.accept(first, taken)
         fixed = cases.report(locals_[3], "hazard", "5号楼前的井盖松了")
@@ -124,3 +128,17 @@ def _stock_the_shop(coordinator, clerk, community, residents):
     for n, resident in enumerate(buyers):
         code = find_digit_code(resident, issue_digit_code(resident))
         checkout(clerk, code, [(toothpaste.id if n % 2 else soap.id, 1)], checkout_key=f"demo-{resident.id}")
+
+
+def _corridor_photo():
+    """A picture of a dark stairwell with its lamp out, as a resident's phone would send it."""
+    image = Image.new("RGB", (800, 600), (58, 56, 54))
+    draw = ImageDraw.Draw(image)
+    draw.polygon([(0, 600), (250, 330), (550, 330), (800, 600)], fill=(92, 88, 84))  # the stairs
+    for step in range(6):
+        y = 360 + step * 42
+        draw.line([(250 - step * 45, y), (550 + step * 45, y)], fill=(120, 116, 110), width=4)
+    draw.ellipse([340, 60, 460, 120], fill=(40, 40, 40), outline=(150, 150, 150), width=4)  # the dead lamp
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()

@@ -75,6 +75,22 @@ class CaseForm(FlaskForm):
     place = StringField(_l("Where (if not at the resident's home)"), validators=[Optional(), Length(max=80)])
 
 
+HOURS = NumberRange(1, 720)
+
+
+class KindForm(FlaskForm):
+    """One kind of problem a community's residents report."""
+
+    name_zh = StringField(_l("Name in Chinese (at most 8 characters)"), validators=[DataRequired(), Length(max=8)])
+    name_en = StringField(_l("Name in English"), validators=[Optional(), Length(max=30)])
+    accept_hours = IntegerField(_l("Hours to take it on"), validators=[InputRequired(), HOURS])
+    handle_hours = IntegerField(_l("Hours to deal with it"), validators=[InputRequired(), HOURS])
+    verify_hours = IntegerField(_l("Hours for the reporter to check"), validators=[InputRequired(), HOURS])
+    points = StringField(_l("Points for a verified fix"), validators=[Optional(), Length(max=8)])
+    handler = SelectField(_l("Who takes it first"))
+    active = BooleanField(_l("Offered to residents"))
+
+
 class CaseActionForm(FlaskForm):
     """The next step of a case; `note` is what was done, a refusal's reason, or the case merged into."""
 

@@ -180,7 +180,7 @@ def dashboard():
     names.update({c: c for c in used - set(names)})
     rows, total = reports.community_totals(communities, start, end, LOW_STOCK, grid=grid)
     case_rows, case_total = reports.case_summary(communities, start, end, grid=grid)
-    case_kinds = {c.code: c.name(language) for c in cases.CATEGORIES}
+    case_kinds = cases.names(communities, language)
     visible = visible_communities(current_staff())
     return render_template(
         "reports/dashboard.html", scope=code, visible=visible, grids=places.grids_of(visible),
@@ -234,7 +234,7 @@ def _columns(what, communities):
     people = [(_("Resident"), plain("resident_id")), (_("Name"), text("display_name")),
               (_("Phone number"), text("phone"))]
     if what == "cases":
-        kinds_of_case = {c.code: c.name(language) for c in cases.CATEGORIES}
+        kinds_of_case = cases.names(communities, language)
         case_states = {Case.RECEIVED: _("waiting to be taken on"), Case.ACCEPTED: _("being dealt with"),
                        Case.HANDLED: _("waiting for the reporter"), Case.CLOSED: _("closed"),
                        Case.REFUSED: _("not taken up"), Case.MERGED: _("merged")}

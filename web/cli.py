@@ -170,7 +170,8 @@ def import_residents_command(csv_file, dry_run):
     for line, message in report.errors:
         click.echo(f"line {line}: {message}", err=True)
     verb = "would create" if dry_run else "created"
-    click.echo(f"{verb} {report.created} residents, {len(report.errors)} rows with errors")
+    click.echo(f"{verb} {report.created} residents, {len(report.errors)} rows with errors"
+               + (f", {report.unchanged} already registered (left as they are)" if report.unchanged else ""))
     if report.errors:
         raise SystemExit(1)
 

@@ -175,7 +175,7 @@ def save_kind(staff, community, code, *, name_zh, name_en="", accept_hours, hand
         else:
             CaseKind.update(**values).where(CaseKind.id == row.id).execute()
         record(staff, "case.kind", f"community:{community.id}",
-               {"name": name_zh, "hours": "/".join(map(str, hours)), "points": ledger.format_amount(points),
+               {"name": name_zh, "hours": "/".join(map(str, hours)), "points": points,
                 "handler": (handler.display_name or handler.username) if handler else "",
                 "active": bool(active)}, community=community)
     return CaseKind.get_by_id(row.id)

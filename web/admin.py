@@ -123,7 +123,7 @@ def sentence(event):
     points = detail.get("total", detail.get("points"))
     params = {"target": event.target.partition(":")[2] or event.target, "reason": "", "note": "",
               "code": "", "to": "", "text": "", "quantity": "", "version": "", "username": "", "community": "",
-              "count": "", "name": "", "phone": "", "detail": "",
+              "count": "", "name": "", "phone": "", "detail": "", "hours": "",
               **detail, "role": role_name(detail.get("role", "")),
               "points": ledger.format_amount(points) if isinstance(points, int) else "",
               "category": category_name(detail.get("category") or event.target.partition(":")[2])}

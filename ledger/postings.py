@@ -3,7 +3,7 @@
 import hashlib
 import json
 
-from peewee import IntegrityError
+from peewee import IntegrityError, SqliteDatabase
 
 from .amounts import check_amount
 from .db import db
@@ -18,7 +18,7 @@ from .errors import (
     UnknownAccount,
 )
 from .keys import seal
-from .models import Account, Entry, Transfer, utcnow
+from .models import Account, Transfer, utcnow
 
 MAX_MEMO = 500
 MAX_KEY = 200
@@ -116,12 +116,10 @@ def post_transfer(kind, legs, *, memo="", actor, idempotency_key, reverses=None)
 
     try:
         with db.atomic():
-            existing = Transfer.get_or_none(Transfer.idempotency_key == idempotency_key)
-            if existing is not None:
-                return _replayed(existing, wanted)
             return _write(kind, legs, memo, actor, idempotency_key, reverses_id, wanted)
     except IntegrityError:
-        # A concurrent writer committed the same key (or reversal) first.
+        # A concurrent writer committed the same reversal first (or the same key, on a database
+        # that reports it as an error).
         existing = Transfer.get_or_none(Transfer.idempotency_key == idempotency_key)
         if existing is not None:
             return _replayed(existing, wanted)
@@ -136,51 +134,62 @@ def _replayed(existing, wanted):
     return existing
 
 
-def _write(kind, legs, memo, actor, key, reverses_id, wanted):
-    transfer = Transfer(
-        idempotency_key=key,
-        kind=kind,
-        memo=memo,
-        actor=actor,
-        created_at=utcnow(),
-        reverses=reverses_id,
-        fingerprint=wanted,
-    )
-    transfer.digest = transfer_digest(transfer)
-    transfer.save(force_insert=True)
-    # Ascending account order everywhere, so concurrent transfers lock rows in one order.
-    for account_id, amount in legs:
-        balance, seq, prev_hash = _move(account_id, amount)
-        new_hash = entry_hash(prev_hash, transfer.id, transfer.digest, account_id, seq, amount, balance)
-        Entry.create(
-            transfer=transfer.id,
-            account=account_id,
-            seq=seq,
-            amount=amount,
-            balance_after=balance,
-            prev_hash=prev_hash,
-            hash=new_hash,
-            seal=seal(new_hash),
+# The write path is four statements, written out once per database and number of legs rather
+# than built by the ORM on every transfer: insert the transfer unless its key exists, read and
+# lock the accounts (in ascending order, so concurrent transfers lock in one order), set their
+# balance, version and head hash, and insert the entries.
+_STATEMENTS = {}
+
+
+def _statements(legs):
+    """The SQL of a transfer with `legs` legs on the bound database."""
+    engine = "sqlite" if isinstance(db.obj, SqliteDatabase) else "postgresql"
+    found = _STATEMENTS.get((engine, legs))
+    if found is None:
+        p = db.obj.param
+        ids, row = ", ".join([p] * legs), "(" + ", ".join([p] * 8) + ")"
+        case = " ".join([f"WHEN {p} THEN {p}"] * legs)
+        found = _STATEMENTS[engine, legs] = (
+            "INSERT INTO transfer (idempotency_key, kind, memo, actor, created_at, reverses_id, fingerprint, "
+            f"digest) VALUES {row} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            f"SELECT id, kind, balance, version, head_hash FROM account WHERE id IN ({ids}) ORDER BY id"
+            + (" FOR UPDATE" if engine == "postgresql" else ""),
+            f"UPDATE account SET balance = CASE id {case} END, version = CASE id {case} END, "
+            f"head_hash = CASE id {case} END WHERE id IN ({ids})",
+            "INSERT INTO entry (transfer_id, account_id, seq, amount, balance_after, prev_hash, hash, seal) "
+            f"VALUES {', '.join([row] * legs)}",
         )
-        Account.update(head_hash=new_hash).where(Account.id == account_id).execute()
-    return transfer
+    return found
 
 
-def _move(account_id, amount):
-    """Apply `amount` to an account's cached balance; refuse to overdraw. Return its new state."""
-    query = Account.update(balance=Account.balance + amount, version=Account.version + 1).where(
-        Account.id == account_id
-    )
-    if amount < 0:
-        # The check and the write are one statement: no read-then-write race.
-        query = query.where((Account.kind == Account.ISSUER) | (Account.balance + amount >= 0))
-    moved = list(query.returning(Account.balance, Account.version, Account.head_hash).tuples().execute())
-    if not moved:
-        account = Account.get_or_none(Account.id == account_id)
-        if account is None:
+def _write(kind, legs, memo, actor, key, reverses_id, wanted):
+    insert_transfer, lock_accounts, update_accounts, insert_entries = _statements(len(legs))
+    transfer = Transfer(idempotency_key=key, kind=kind, memo=memo, actor=actor, created_at=utcnow(),
+                        reverses=reverses_id, fingerprint=wanted)
+    transfer.digest = transfer_digest(transfer)
+    row = db.execute_sql(insert_transfer, (
+        key, kind, memo, actor, Transfer.created_at.db_value(transfer.created_at), reverses_id, wanted,
+        transfer.digest)).fetchone()
+    if row is None:  # the key was used before: the same request again, or a conflicting one
+        return _replayed(Transfer.get(Transfer.idempotency_key == key), wanted)
+    transfer.id = row[0]
+    accounts = {r[0]: r[1:] for r in db.execute_sql(lock_accounts, [a for a, _ in legs]).fetchall()}
+    balances, versions, heads, entries = [], [], [], []
+    for account_id, amount in legs:
+        if account_id not in accounts:
             raise UnknownAccount(account_id=account_id)
-        raise InsufficientPoints(account_id=account_id, balance=account.balance, needed=-amount)
-    return moved[0]
+        account_kind, balance, version, prev_hash = accounts[account_id]
+        if amount < 0 and account_kind != Account.ISSUER and balance + amount < 0:
+            raise InsufficientPoints(account_id=account_id, balance=balance, needed=-amount)
+        balance, seq = balance + amount, version + 1
+        new_hash = entry_hash(prev_hash, transfer.id, transfer.digest, account_id, seq, amount, balance)
+        balances += (account_id, balance)
+        versions += (account_id, seq)
+        heads += (account_id, new_hash)
+        entries += (transfer.id, account_id, seq, amount, balance, prev_hash, new_hash, seal(new_hash))
+    db.execute_sql(update_accounts, [*balances, *versions, *heads, *(a for a, _ in legs)])
+    db.execute_sql(insert_entries, entries)
+    return transfer
 
 
 def transfer(source, destination, amount, *, kind, memo="", actor, idempotency_key):

@@ -61,18 +61,20 @@ def answer(dialogue, message_id, sender, body, *, now=None):
         return None, None, False
     key = f"sms:{message_id}"[:80]
     intent, _argument, cleaned = understand(body)
+    folded = fold(cleaned)
     try:
         with db.atomic():
-            inbound = Inbound.create(key=key, address=phone, fold=fold(cleaned), created_at=now)
-            limited = None if intent in ALWAYS else _limit(dialogue, phone, inbound, now)
+            limited = None if intent in ALWAYS else _limit(dialogue, phone, folded, now)
             if limited is not None:
                 text = limited or None
                 log.info("SMS from %s held by a limit", mask_phone(phone))
             else:
                 reply = dialogue.handle(SMS, phone, body or "", now=now)
                 text = None if reply.silent else reply.full_text()
-            Inbound.update(reply=text or "", segments=segments(text) if text else 0).where(
-                Inbound.id == inbound.id).execute()
+            # Written last, with its reply, in the transaction of what it did: a redelivery
+            # fails here and undoes its own second effects.
+            Inbound.create(key=key, address=phone, fold=folded, created_at=now, reply=text or "",
+                           segments=segments(text) if text else 0)
     except IntegrityError:
         seen = Inbound.get_or_none(Inbound.key == key)
         log.info("SMS %s delivered again; answered from the first time", key)
@@ -80,12 +82,12 @@ def answer(dialogue, message_id, sender, body, *, now=None):
     return phone, text, True
 
 
-def _limit(dialogue, phone, inbound, now):
-    """None when the message may be answered; else the one reply that says when to try again
-    (the first time a limit bites), or "" (silence) after it."""
-    mine = (Inbound.address == phone) & (Inbound.id != inbound.id)
+def _limit(dialogue, phone, folded, now):
+    """None when the message (`folded`) may be answered; else the one reply that says when to
+    try again (the first time a limit bites), or "" (silence) after it."""
+    mine = Inbound.address == phone
     # One pass over the number's last day: the same text lately, any text lately, segments spent.
-    same_text = (Inbound.fold == inbound.fold) & (Inbound.created_at > now - SAME_TEXT_WINDOW)
+    same_text = (Inbound.fold == folded) & (Inbound.created_at > now - SAME_TEXT_WINDOW)
     in_burst = Inbound.created_at > now - BURST_WINDOW
     counts = Inbound.select(
         fn.SUM(Case(None, [(same_text, 1)], 0)), fn.MIN(Case(None, [(same_text, Inbound.created_at)], None)),

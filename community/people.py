@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import functools
 import io
 import re
 import uuid
@@ -211,7 +212,12 @@ def visible_communities(staff):
 
 def normalise_phone(text, region):
     """Parse a phone number as people write it into E.164 (+8613800138000), or raise InvalidPhone."""
-    raw = (text or "").strip()
+    return _normalised(text or "", region)
+
+
+@functools.lru_cache(maxsize=4096)  # every SMS parses its sender once more for each lookup
+def _normalised(text, region):
+    raw = text.strip()
     if not raw or len(raw) > 32:
         raise InvalidPhone()
     try:

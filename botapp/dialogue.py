@@ -22,6 +22,7 @@ from community import activities as act
 from community.errors import ActivityNotFound, ReportTooLong, ResidentClosed
 from community.people import communities, find_resident, register_resident, rename_self
 from ledger import db
+from ledger.db import prepared
 from ledger.models import to_local, utcnow
 
 from .channels import capabilities
@@ -74,6 +75,9 @@ class Reply:
     def full_text(self):
         return "\n".join([self.text, *self.lines]).strip()
 
+
+_conversation = prepared(lambda channel, address: Conversation.select().where(
+    (Conversation.channel == channel) & (Conversation.address == address)))
 
 #: Longest names, titles and places quoted in a reply, so every reply fits its SMS budget.
 SHORT = 20
@@ -131,15 +135,14 @@ class Dialogue:
 
     def conversation(self, channel, address):
         """The sender's conversation row, created on first contact (race-safe)."""
-        same = (Conversation.channel == channel) & (Conversation.address == address)
-        found = Conversation.get_or_none(same)
-        if found is not None:
-            return found
+        found = _conversation(channel, address)
+        if found:
+            return found[0]
         try:
             with db.atomic():
                 return Conversation.create(channel=channel, address=address)
         except IntegrityError:
-            return Conversation.get(same)
+            return _conversation(channel, address)[0]
 
     def first_contact(self, channel, address, language):
         """Start a newcomer's conversation in `language` (their app's); later messages keep theirs."""

@@ -17,6 +17,7 @@ from peewee import Case, IntegrityError, fn
 from community.errors import InvalidPhone
 from community.people import mask_phone, normalise_phone
 from ledger import db
+from ledger.db import prepared
 from ledger.models import utcnow
 
 from .dialogue import SMS
@@ -82,18 +83,25 @@ def answer(dialogue, message_id, sender, body, *, now=None):
     return phone, text, True
 
 
-def _limit(dialogue, phone, folded, now):
-    """None when the message (`folded`) may be answered; else the one reply that says when to
-    try again (the first time a limit bites), or "" (silence) after it."""
-    mine = Inbound.address == phone
-    # One pass over the number's last day: the same text lately, any text lately, segments spent.
-    same_text = (Inbound.fold == folded) & (Inbound.created_at > now - SAME_TEXT_WINDOW)
-    in_burst = Inbound.created_at > now - BURST_WINDOW
-    counts = Inbound.select(
+def _count_recent(phone, folded, same_since, burst_since, day_since):
+    """One pass over a number's last day: the same text lately (how often, since when), any text
+    lately (how often, since when), and the reply segments spent."""
+    same_text = (Inbound.fold == folded) & (Inbound.created_at > same_since)
+    in_burst = Inbound.created_at > burst_since
+    return Inbound.select(
         fn.SUM(Case(None, [(same_text, 1)], 0)), fn.MIN(Case(None, [(same_text, Inbound.created_at)], None)),
         fn.SUM(Case(None, [(in_burst, 1)], 0)), fn.MIN(Case(None, [(in_burst, Inbound.created_at)], None)),
         fn.SUM(Inbound.segments),
-    ).where(mine & (Inbound.created_at > now - DAY)).tuples().first()
+    ).where((Inbound.address == phone) & (Inbound.created_at > day_since)).tuples()
+
+
+_recent = prepared(_count_recent)
+
+
+def _limit(dialogue, phone, folded, now):
+    """None when the message (`folded`) may be answered; else the one reply that says when to
+    try again (the first time a limit bites), or "" (silence) after it."""
+    counts = _recent(phone, folded, now - SAME_TEXT_WINDOW, now - BURST_WINDOW, now - DAY)[0]
     same, burst, spent = (counts[0] or 0, counts[1]), (counts[2] or 0, counts[3]), counts[4] or 0
     if same[0] < SAME_TEXT_LIMIT and burst[0] < BURST_LIMIT and spent < DAILY_SEGMENTS:
         return None
@@ -111,7 +119,8 @@ def _limit(dialogue, phone, folded, now):
                  time=dialogue.local(until, "%H:%M"))
     else:
         text = _("Today's SMS replies for your number are used up. Please try again tomorrow.")
-        first = not Inbound.select().where(mine & (Inbound.reply == text) & (Inbound.created_at > now - DAY)).exists()
+        first = not Inbound.select().where((Inbound.address == phone) & (Inbound.reply == text)
+                                           & (Inbound.created_at > now - DAY)).exists()
     return text if first and not dialogue.opted_out_number(phone) else ""
 
 

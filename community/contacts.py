@@ -10,6 +10,7 @@ process can send through; when none of those is set up they go to the log (devel
 from peewee import IntegrityError
 
 from ledger import db
+from ledger.db import prepared
 from ledger.models import utcnow
 
 from .models import Contact, Resident
@@ -29,10 +30,14 @@ def address(resident, channel):
     return None
 
 
+_contact = prepared(lambda resident, channel: Contact.select().where(
+    (Contact.resident == resident) & (Contact.channel == channel)))
+
+
 def contact(resident, channel):
     """The resident's contact on `channel` (an unsaved default one when none was ever kept)."""
-    found = Contact.get_or_none((Contact.resident == resident.id) & (Contact.channel == channel))
-    return found or Contact(resident=resident.id, channel=channel)
+    found = _contact(resident.id, channel)
+    return found[0] if found else Contact(resident=resident.id, channel=channel)
 
 
 def of(resident):

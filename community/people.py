@@ -16,6 +16,7 @@ from pypinyin import lazy_pinyin
 
 import ledger
 from ledger import Account, db
+from ledger.db import prepared
 
 from . import contacts
 from .audit import record
@@ -307,16 +308,21 @@ def register_resident(
 
 def find_resident(*, phone=None, telegram_id=None, resident_id=None, region="CN"):
     """Return the resident matching a phone (any format), Telegram id or id, or None."""
-    query = Resident.select()
     if resident_id is not None:
-        return query.where(Resident.id == resident_id).first()
+        return Resident.select().where(Resident.id == resident_id).first()
     if telegram_id is not None:
-        return query.where(Resident.telegram_id == telegram_id).first()
-    try:
-        e164 = normalise_phone(phone, region)
-    except InvalidPhone:
-        return None
-    return query.where(Resident.phone == e164).first()
+        found = _by_telegram(telegram_id)
+    else:
+        try:
+            found = _by_phone(normalise_phone(phone, region))
+        except InvalidPhone:
+            return None
+    return found[0] if found else None
+
+
+# The look-ups every message makes, compiled once.
+_by_phone = prepared(lambda phone: Resident.select().where(Resident.phone == phone).limit(1))
+_by_telegram = prepared(lambda telegram: Resident.select().where(Resident.telegram_id == telegram).limit(1))
 
 
 def get_resident(resident_id):

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from .db import prepared
 from .errors import UnknownAccount
 from .models import Account, Entry, Transfer
 
@@ -23,9 +24,13 @@ def _account_id(account):
     return account.id if isinstance(account, Account) else account
 
 
+_balance = prepared(lambda account: Account.select(Account.balance).where(Account.id == account).tuples())
+
+
 def balance(account):
     """Return an account's balance in hundredths (one row read, however long the history)."""
-    value = Account.select(Account.balance).where(Account.id == _account_id(account)).scalar()
+    found = _balance(_account_id(account))
+    value = found[0][0] if found else None
     if value is None:
         raise UnknownAccount()
     return value

@@ -1,6 +1,8 @@
 """The ledger's services on a real database: postings, idempotency, overdraft rules, reversals,
 append-only storage, history and hostile text."""
 
+import datetime
+
 import peewee
 import pytest
 
@@ -707,3 +709,22 @@ def test_lone_surrogates_are_refused_as_invalid_memo(accounts, field):
             award(issuer, resident, 100, kwargs["key"], memo=kwargs["memo"], actor=kwargs["actor"])
     finally:
         assert snapshot() == before
+
+
+def test_a_prepared_query_runs_again_with_other_values(accounts):
+    from ledger.db import prepared
+
+    issuer, alice, _shop = accounts
+    ledger.transfer(issuer, alice, 250, kind="award", actor="t", idempotency_key="p1")
+    by_code = prepared(lambda code, kind: Account.select().where((Account.code == code) & (Account.kind == kind)))
+    found = by_code(alice.code, Account.RESIDENT)
+    assert [(a.id, a.balance) for a in found] == [(alice.id, 250)]
+    assert by_code(alice.code, Account.SHOP) == [] and by_code("nobody", Account.RESIDENT) == []
+    # A value used twice, a date, and rows as tuples.
+    moved = prepared(lambda account, since: Entry.select(Entry.amount).where(
+        ((Entry.account == account) | (Entry.account == account)) & (Entry.id > 0)
+        & (Entry.transfer.in_(Transfer.select(Transfer.id).where(Transfer.created_at > since)))).tuples())
+    assert moved(alice.id, ledger.models.utcnow() - datetime.timedelta(hours=1)) == [(250,)]
+    assert moved(alice.id, ledger.models.utcnow() + datetime.timedelta(hours=1)) == []
+    with pytest.raises(ValueError):  # a value the query never uses is a mistake
+        prepared(lambda code, unused: Account.select().where(Account.code == code))("x", 1)

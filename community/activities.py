@@ -6,6 +6,7 @@ import secrets
 from peewee import IntegrityError
 
 from ledger import db
+from ledger.db import prepared
 from ledger.models import utcnow
 
 from . import notices
@@ -99,12 +100,19 @@ def get_activity(activity_id):
 
 def open_activity_by_code(code):
     """Return the open activity with this SMS code (any case), or raise ActivityNotFound."""
-    activity = Activity.get_or_none(
-        (Activity.code == (code or "").strip().upper()) & (Activity.status == Activity.OPEN)
-    )
-    if activity is None:
+    found = _open_by_code((code or "").strip().upper(), Activity.OPEN)
+    if not found:
         raise ActivityNotFound()
-    return activity
+    return found[0]
+
+
+# What every SMS sign-up reads, compiled once.
+_open_by_code = prepared(lambda code, status: Activity.select().where(
+    (Activity.code == code) & (Activity.status == status)))
+_signup_of = prepared(lambda activity, resident: Signup.select().where(
+    (Signup.activity == activity) & (Signup.resident == resident)))
+_one_in_state = prepared(lambda activity, state: Signup.select(Signup.id).where(
+    (Signup.activity == activity) & (Signup.state == state)).limit(1))
 
 
 def edit_activity(staff, activity, **changes):
@@ -271,13 +279,11 @@ def _lock_open_activity(activity_id):
 
 def _join(resident, activity, staff, now):
     _lock_open_activity(activity.id)
-    existing = Signup.get_or_none((Signup.activity == activity.id) & (Signup.resident == resident.id))
+    existing = next(iter(_signup_of(activity.id, resident.id)), None)
     if existing is not None and existing.state != Signup.CANCELLED:
         return existing
     # Nobody jumps the queue: with people waiting, a newcomer waits too.
-    waiting = Signup.select().where(
-        (Signup.activity == activity.id) & (Signup.state == Signup.WAITLISTED)
-    ).exists()
+    waiting = bool(_one_in_state(activity.id, Signup.WAITLISTED))
     state = Signup.SIGNED_UP if not waiting and _take_seat(activity.id) else Signup.WAITLISTED
     if existing is None:
         signup = Signup.create(activity=activity, resident=resident, state=state, created_by=staff,

@@ -26,7 +26,7 @@ PRICE = 10  # hundredths of a point
 
 def prepare(url, rounds, secret):
     """Clerks, goods and funded residents with one live QR code each; return logins and codes."""
-    with world.opened(url):
+    with world.opened(url, secret):
         place, boss = world.community()
         world.goods(boss, place, PRICE, stock=COUNTERS * rounds + 100)
         logins = []

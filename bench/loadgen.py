@@ -4,6 +4,7 @@ Only 127.0.0.1. Every request list is prepared (and signed) before the clock sta
 when its requests are done or its time limit has passed, whichever comes first.
 """
 
+import html
 import http.client
 import itertools
 import multiprocessing
@@ -19,6 +20,7 @@ from .common import LOOPBACK, latency_ms
 CONTEXT = multiprocessing.get_context("spawn")
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 CHECKOUT_KEY = re.compile(r'name="checkout_key" value="([^"]+)"')
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 QUANTITY = re.compile(r'name="(qty-\d+)"')
 
 
@@ -154,8 +156,9 @@ def _checkout(conn, token, code):
     key, quantity = CHECKOUT_KEY.search(page), QUANTITY.search(page)
     if status != 200 or key is None or quantity is None:
         return f"scan answered {status} without a cart"
-    status, headers, _ = conn.form("/counter/checkout", {"csrf_token": token, "code": code,
-                                                         "checkout_key": key.group(1), quantity.group(1): "1"})
+    # What the cart's form carries (its key, the resident, the code), and one of the first goods.
+    carried = {name: html.unescape(value) for name, value in HIDDEN.findall(page)}
+    status, headers, _ = conn.form("/counter/checkout", {**carried, "csrf_token": token, quantity.group(1): "1"})
     location = headers.get("Location", "")
     if status != 302 or "/counter/receipts/" not in location:
         return f"checkout answered {status} to {location or 'nowhere'}"

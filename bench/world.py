@@ -5,6 +5,7 @@ import datetime
 import secrets
 
 import ledger
+from botapp.settings import ledger_key
 from catalog.goods import create_goods, receive_stock
 from community import activities, people, rules
 from community.models import Community, Staff
@@ -12,9 +13,10 @@ from ledger.models import utcnow
 
 
 @contextlib.contextmanager
-def opened(url):
-    """The project's database handle bound to `url` for the setup; closed afterwards."""
-    database = ledger.open_database(url)
+def opened(url, secret=None):
+    """The project's database handle bound to `url` for the setup, under the ledger key the app
+    derives from its SECRET_KEY `secret` (counter codes are stored hashed with it); closed afterwards."""
+    database = ledger.open_database(url, key=ledger_key("", secret) if secret else None)
     database.connect()
     try:
         yield database

@@ -79,6 +79,10 @@ class Reply:
 _conversation = prepared(lambda channel, address: Conversation.select().where(
     (Conversation.channel == channel) & (Conversation.address == address)))
 
+#: What people put between 反映 and the problem, or say instead of it ("我要反映一个问题").
+REPORT_FILLER = re.compile(r"^(?:一下|一个问题|个问题|问题|一个情况|个情况|情况|一件事|件事|个事|点事)"
+                           r"[\s,，.。:：!！]*")
+
 #: Longest names, titles and places quoted in a reply, so every reply fits its SMS budget.
 SHORT = 20
 
@@ -706,6 +710,10 @@ class Dialogue:
         """反映 and what is wrong: then its kind, by number; the reply gives the case number."""
         _ = self.gettext(resident.language)
         text = " ".join((argument or "").split())
+        intent, words, _cleaned = understand(text)
+        if intent == "report":  # asked what is wrong, they wrote 反映 and the problem again
+            text = " ".join((words or "").split())
+        text = REPORT_FILLER.sub("", text)  # 反映一下：… / 我要反映一个问题
         if not text:
             self.remember(conversation, state="awaiting_report")
             return Reply(_("What is wrong, and where? Please describe it in one message."), language=resident.language)

@@ -166,6 +166,14 @@ def test_a_report_may_hold_any_words_and_answers_need_the_whole_message(place, b
     assert Case.get_by_id(case.id).state == Case.HANDLED
     assert "已办结" in say("修好了")
     assert "是哪类问题" in say("反应 3号楼电梯坏了")  # 反应 sounds like 反映, as older residents write it
+    say("0")
+    assert "什么问题" in say("我要反映一个问题") and "什么问题" in say("反映")  # asked what is wrong, the keyword again
+    assert "是哪类问题" in say("反映 楼下的路灯不亮")
+    say("3")
+    assert Case.select().order_by(Case.id.desc()).get().text == "楼下的路灯不亮"
+    say("反映一下：5号楼楼梯扶手断了")
+    say("3")
+    assert Case.select().order_by(Case.id.desc()).get().text == "5号楼楼梯扶手断了"
 
 
 def test_staff_do_not_verify_their_own_fix_and_followers_are_not_asked(place, boss, grid):

@@ -150,8 +150,7 @@ class Dialogue:
 
     def first_contact(self, channel, address, language):
         """Start a newcomer's conversation in `language` (their app's); later messages keep theirs."""
-        same = (Conversation.channel == channel) & (Conversation.address == address)
-        if not Conversation.select().where(same).exists():
+        if not _conversation(channel, address):
             try:
                 with db.atomic():
                     Conversation.create(channel=channel, address=address, language=language)

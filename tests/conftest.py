@@ -11,15 +11,23 @@ from urllib.parse import urlsplit, urlunsplit
 import community_factory
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from logcheck import every_logger_at_debug  # noqa: F401  (a fixture for every test file)
 
 import ledger
+from catalog import cards
+from community import people, staffing
 from web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = str(ROOT / "migrations")
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 _counter = itertools.count()
+#: Argon2 at its lowest cost: about 1 ms a hash instead of a quarter of a second, for every staff
+#: member the tests create or log in and every card PIN they set or check.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+#: Every module-level hasher the product uses (staffing imports people's by name).
+HASHERS = ((people, "_hasher"), (staffing, "_hasher"), (cards, "_hasher"))
 
 
 def pg_url_for(dbname):
@@ -31,6 +39,16 @@ def pg_url_for(dbname):
 def pg_admin(sql):
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(sql)
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(request, monkeypatch):
+    """Cheap Argon2 parameters everywhere but in tests marked `full_cost_hashing`, which check
+    the production ones. Hashes keep their parameters, so any hasher verifies them."""
+    if request.node.get_closest_marker("full_cost_hashing"):
+        return
+    for module, name in HASHERS:
+        monkeypatch.setattr(module, name, CHEAP_HASHER)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import string
 
 import community_factory as make
 import pytest
-from argon2 import PasswordHasher
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from webforms import Browser
@@ -25,7 +24,7 @@ from catalog import cards, codes
 from catalog.checkout import checkout
 from catalog.goods import create_goods, receive_stock
 from catalog.models import CounterCode, Goods, Redemption, StockMovement
-from community import Activity, AuditEvent, Notice, Resident, Staff, people
+from community import Activity, AuditEvent, Notice, Resident, Staff
 from community.awards import confirm_participation, report_deed
 from community.notices import ANNOUNCEMENT
 from ledger import Account
@@ -54,12 +53,6 @@ times = st.one_of(
                      "２０３０-０１-０１T10:00"]),
     texts,
 )
-
-
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap Argon2 parameters for the login fuzzing: the cost is not what is tested here."""
-    monkeypatch.setattr(people, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from urllib.parse import urljoin
 import community_factory as make
 import httpx
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
+from argon2.profiles import RFC_9106_LOW_MEMORY
 from flask import request
 from logcheck import log_lines, phone_in
 from racing import race
@@ -34,7 +35,7 @@ from catalog import cards, codes
 from catalog.checkout import checkout
 from catalog.goods import create_goods, receive_stock
 from catalog.models import CounterCode
-from community import Activity, AuditEvent, Notice, Resident, Signup, Staff, cases, mediation, people, places
+from community import Activity, AuditEvent, Notice, Resident, Signup, Staff, cases, mediation, people, places, staffing
 from community import logins as throttle
 from community.awards import confirm_participation, report_deed
 from community.errors import BadCredentials, TooManyLogins
@@ -47,13 +48,6 @@ TWILIO_TOKEN = "security-test-token"
 PHONE = "+8613800138000"
 NATIONAL = "13800138000"
 _sids = itertools.count(1)
-
-
-
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """Cheap Argon2 parameters: these tests fail many logins, and the cost is not what they test."""
-    monkeypatch.setattr(people, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -779,3 +773,47 @@ def test_a_card_code_sent_while_no_sms_provider_is_set_is_not_logged(app, every_
     lines = log_lines(every_logger_at_debug)
     assert any("log (channel not configured)" in line and "******" in line for line in lines)
     assert [line for line in lines if phone_in(line) or code in line] == []
+
+
+# --- password and PIN hashing ------------------------------------------------------------------
+
+#: argon2-cffi's default and what production hashes with: Argon2id, t=3, 64 MiB, p=4.
+STRONG = RFC_9106_LOW_MEMORY
+
+
+@pytest.mark.full_cost_hashing
+def test_passwords_and_pins_are_hashed_with_argon2id_at_full_cost(app):
+    """The rest of the suite hashes cheaply (tests/conftest.py); this test sees what production
+    does: every password and PIN hash Argon2id at the full default cost."""
+    for module in (people, staffing, cards):
+        hasher = module._hasher
+        assert (hasher.type, hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+            STRONG.type, STRONG.time_cost, STRONG.memory_cost, STRONG.parallelism), module.__name__
+    with app.app_context():
+        place = make.build_place()
+        admin = make.admin()
+        coordinator = make.coordinator(place.north, username="coord")
+        assert extract_parameters(coordinator.password_hash) == STRONG
+        one_time = staffing.reset_password(admin, coordinator)
+        assert extract_parameters(Staff.get_by_id(coordinator.id).password_hash) == STRONG
+        changed = staffing.change_own_password(Staff.get_by_id(coordinator.id), one_time, "lantern by the river")
+        assert extract_parameters(changed.password_hash) == STRONG
+        assert people.authenticate("coord", "lantern by the river").id == coordinator.id
+        resident = make.resident(place.north, "王伯")
+        card = cards.issue_card(coordinator, resident, "pin-secret", pin="2468")
+        assert extract_parameters(card.pin_hash) == STRONG
+
+
+@pytest.mark.full_cost_hashing
+def test_a_hash_made_at_another_cost_still_verifies(app):
+    """A hash carries its own parameters: one made at the suite's cheap cost (or at an older
+    default) logs in under the production hasher, and a wrong password still fails."""
+    with app.app_context():
+        place = make.build_place()
+        coordinator = make.coordinator(place.north, username="coord")
+        cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        Staff.update(password_hash=cheap.hash(make.PASSWORD)).where(Staff.id == coordinator.id).execute()
+        assert extract_parameters(Staff.get_by_id(coordinator.id).password_hash).time_cost == 1
+        assert people.authenticate("coord", make.PASSWORD).id == coordinator.id
+        with pytest.raises(BadCredentials):
+            people.authenticate("coord", WRONG_PASSWORD)

@@ -5,8 +5,7 @@ import asyncio
 from pathlib import Path
 
 import community_factory as make
-from test_outbox import FROM, RecordingHttp
-from test_sms import BASE, TOKEN, signed_post
+from fake_twilio import BASE, FROM, TOKEN, RecordingHttp, signed_post
 from twilio.rest import Client
 from webforms import Browser
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import datetime
-import json
 import logging
 import re
 from pathlib import Path
@@ -10,9 +9,8 @@ from pathlib import Path
 import community_factory as make
 import pytest
 from fake_telegram import FakeTelegram
+from fake_twilio import FROM, RecordingHttp
 from telegram import Bot
-from twilio.http import HttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from botapp import outbox, sms
@@ -24,28 +22,6 @@ from community import Community, Notice, Resident, contacts
 from community import notices as kinds
 from community.awards import confirm_participation, reject_participation, report_deed, reverse_award
 from ledger.models import utcnow
-
-FROM = "+15005550006"
-
-
-class RecordingHttp(HttpClient):
-    """Twilio's HTTP layer, recording each request and answering like the Messages API."""
-
-    def __init__(self, fail_with=None):
-        super().__init__(logging.getLogger("test.twilio"), is_async=False)
-        self.requests = []
-        self.fail_with = list(fail_with or [])
-
-    def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
-                allow_redirects=False):
-        self.requests.append({"method": method, "uri": uri, "data": dict(data or {}), "auth": auth})
-        if self.fail_with:
-            status = self.fail_with.pop(0)
-            return Response(status, json.dumps({"code": 20429 if status == 429 else 21211,
-                                                "message": "refused", "status": status}))
-        sid = f"SM{len(self.requests):032d}"
-        return Response(201, json.dumps({"sid": sid, "status": "queued", "to": data.get("To"),
-                                         "body": data.get("Body")}))
 
 
 @pytest.fixture

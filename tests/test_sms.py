@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import community_factory as make
 import pytest
+from fake_twilio import BASE, TOKEN, signed_post
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
@@ -17,8 +18,6 @@ from community import Notice, Resident, Signup, contacts
 from community import notices as kinds
 from web import create_app
 
-TOKEN = "test-auth-token"
-BASE = "https://linli.example"
 PHONE = "+8613800138000"
 _sids = itertools.count(1)
 
@@ -35,11 +34,6 @@ def app(db_url):
 def place(app):
     with app.app_context():
         return make.build_place()
-
-
-def signed_post(client, path, form, token=TOKEN):
-    signature = RequestValidator(token).compute_signature(BASE + path, form)
-    return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
 
 
 def sms(client, body, sender=PHONE, sid=None):

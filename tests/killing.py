@@ -15,7 +15,6 @@ process the killer starts imports it again.
 
 import itertools
 import json
-import multiprocessing
 import os
 import random
 import signal
@@ -25,6 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from processes import CONTEXT
+
 import ledger
 from catalog import codes
 from catalog.checkout import checkout, find_checkout
@@ -33,7 +34,6 @@ from community import awards
 from community.errors import AlreadyConfirmedByYou
 from community.models import Activity, Resident, Signup, Staff
 
-CONTEXT = multiprocessing.get_context("spawn")
 STOP = "stop"
 #: How often a restarted worker tries again the operation it was killed in (else it gives up).
 RETRY = 0.8

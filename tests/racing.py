@@ -1,21 +1,18 @@
 """The suite's race harness: run calls in separate processes, released at the same moment.
 
-Children are spawned (clean interpreters) and open the database themselves, so nothing is shared
-but the database. The functions they run must live at the top level of an importable module (a
-test module will do: multiprocessing hands the parent's sys.path, which pytest extended with this
-tests directory, to each child).
+Children come from tests/processes.py (forks of a clean, preloaded server, never of the test's own
+process) and open the database themselves, so nothing is shared but the database. The functions
+they run must live at the top level of an importable module (a test module will do).
 """
 
-import multiprocessing
 import queue as queue_module
 import traceback
 
 import pytest
+from processes import CONTEXT
 
 import ledger
 from community import CommunityError
-
-CONTEXT = multiprocessing.get_context("spawn")
 
 
 def _run(url, barrier, results, index, function, args):

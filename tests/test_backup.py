@@ -1,7 +1,6 @@
 """`flask --app web backup` and `restore`: a checked copy of the live SQLite file, taken while
 another process writes, and a restore that refuses anything but a sound Linli database."""
 
-import multiprocessing
 import sqlite3
 import time
 from contextlib import closing
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import community_factory as make
 import pytest
+from processes import CONTEXT
 
 import ledger
 from catalog import codes
@@ -19,7 +19,6 @@ from community.models import Resident, Staff
 from web import create_app
 
 SECRET = "counter-secret"
-CONTEXT = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ worker functions below are importable module-level functions (pytest puts tests/
 and spawn hands the parent's sys.path to each child). A barrier makes them start together.
 """
 
-import multiprocessing
 import os
 import random
 import time
@@ -13,6 +12,7 @@ import time
 import community_factory as f
 import psycopg
 import pytest
+from processes import CONTEXT
 from racing import gather
 
 import ledger
@@ -20,7 +20,6 @@ from community import activities, awards
 from community.models import Activity, Confirmation, Resident, Signup, Staff
 from ledger import Transfer
 
-CTX = multiprocessing.get_context("spawn")
 TIMEOUT = 120
 STAGGER = 0.002  # seconds: the most a child waits after the barrier
 
@@ -88,10 +87,10 @@ def start_children(db_url, plans):
 
     Returns what finish_children needs; the barrier is part of it, as it must outlive the start.
     """
-    barrier = CTX.Barrier(len(plans))
-    results = CTX.Queue()
+    barrier = CONTEXT.Barrier(len(plans))
+    results = CONTEXT.Queue()
     processes = [
-        CTX.Process(target=child, args=(db_url, barrier, results, i, plan), daemon=True)
+        CONTEXT.Process(target=child, args=(db_url, barrier, results, i, plan), daemon=True)
         for i, plan in enumerate(plans)
     ]
     for process in processes:

@@ -6,13 +6,13 @@ the parent's sys.path to each child. A barrier from the same context releases th
 """
 
 import datetime
-import multiprocessing
 import os
 import time
 from collections import Counter
 
 import community_factory as make
 import pytest
+from processes import CONTEXT
 from racing import gather
 
 import ledger
@@ -21,7 +21,6 @@ from community import Notice
 from community.notices import queue_notice
 from ledger.models import utcnow
 
-CTX = multiprocessing.get_context("spawn")
 TIMEOUT = 60
 WORKERS = 4
 NOTICES = 40
@@ -76,10 +75,10 @@ def notices(db):
 
 
 def run_workers(db_url, pause):
-    barrier = CTX.Barrier(WORKERS)
-    results = CTX.Queue()
+    barrier = CONTEXT.Barrier(WORKERS)
+    results = CONTEXT.Queue()
     processes = [
-        CTX.Process(target=drain, args=(db_url, barrier, results, index, pause), daemon=True)
+        CONTEXT.Process(target=drain, args=(db_url, barrier, results, index, pause), daemon=True)
         for index in range(WORKERS)
     ]
     for process in processes:
@@ -121,8 +120,8 @@ def test_concurrent_workers_take_over_what_dead_workers_left_exactly_once(db_url
 
 
 def test_a_worker_that_dies_between_send_and_mark_loses_nothing(db_url, notices):
-    results = CTX.SimpleQueue()
-    child = CTX.Process(target=claim_and_die, args=(db_url, results, 3))
+    results = CONTEXT.SimpleQueue()
+    child = CONTEXT.Process(target=claim_and_die, args=(db_url, results, 3))
     child.start()
     child.join(TIMEOUT)
     assert child.exitcode == 1

@@ -50,21 +50,33 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-@contextlib.contextmanager
-def chromium(*extra_args, permissions=()):
-    """A fresh headless Chromium page (a phone-sized window, Chinese locale)."""
+@pytest.fixture(scope="module")
+def playwright():
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
-                                      permissions=list(permissions))
-        yield context.new_page()
-        context.close()
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    """One headless Chromium for the module's tests; each test has a context of its own, with its
+    own cookies, storage and cache, as a fresh browser profile would."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    yield browser
+    browser.close()
+
+
+@contextlib.contextmanager
+def new_page(browser, permissions=()):
+    """A page in a fresh context of `browser` (a phone-sized window, Chinese locale)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                  permissions=list(permissions))
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture
-def page():
-    with chromium() as page:
+def page(browser):
+    with new_page(browser) as page:
         yield page
 
 
@@ -164,15 +176,20 @@ def y4m_of_qr_code(text, path, width=640, height=480):
     return path
 
 
-def test_a_clerk_checks_out_with_the_camera_scanner(app, live_server, shop, tmp_path):
+def test_a_clerk_checks_out_with_the_camera_scanner(app, live_server, playwright, shop, tmp_path):
     resident, soap, code = shop
     video = y4m_of_qr_code(code, tmp_path / "qr.y4m")
-    with chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                  f"--use-file-for-fake-video-capture={video}", permissions=["camera"]) as page:
-        log_in(page, live_server, "till")
-        page.goto(f"{live_server}/counter/")
-        page.get_by_role("button", name="用摄像头扫码").click()
-        buy_one_soap(page, soap)
+    camera = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        *ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}"])
+    try:
+        with new_page(camera, permissions=["camera"]) as page:
+            log_in(page, live_server, "till")
+            page.goto(f"{live_server}/counter/")
+            page.get_by_role("button", name="用摄像头扫码").click()
+            buy_one_soap(page, soap)
+    finally:
+        camera.close()
 
 
 def focused(page, expected=None):
@@ -215,25 +232,24 @@ def test_the_register_keeps_the_cart_on_a_refusal_and_enter_never_checks_out(app
     assert focused(page, "code") == "code"  # the receipt is ready for the next scan
 
 
-def test_the_confirm_button_is_in_view_at_1366_by_768_with_a_long_shelf(app, live_server, shop):
+def test_the_confirm_button_is_in_view_at_1366_by_768_with_a_long_shelf(app, live_server, page, shop):
     resident, soap, code = shop
     with app.app_context():
         boss = make.coordinator(resident.community)
         for n in range(14):
             receive_stock(boss, create_goods(boss, resident.community, f"商品{n:02d}", "", 100), 5)
-    with chromium() as page:
-        page.set_viewport_size({"width": 1366, "height": 768})
-        log_in(page, live_server, "till")
-        page.goto(f"{live_server}/counter/")
-        page.keyboard.type(code, delay=5)
-        page.keyboard.press("Enter")
-        page.get_by_role("heading", name="林阿姨").wait_for()
-        assert focused(page, "goods-filter") == "goods-filter"  # a long shelf: the filter first
-        button = page.get_by_role("button", name="确认并扣积分")
-        box = button.bounding_box()
-        assert box and box["y"] + box["height"] <= 768
-        page.keyboard.type("肥皂")
-        assert page.locator("tbody tr:visible").count() == 1
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server, "till")
+    page.goto(f"{live_server}/counter/")
+    page.keyboard.type(code, delay=5)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="林阿姨").wait_for()
+    assert focused(page, "goods-filter") == "goods-filter"  # a long shelf: the filter first
+    button = page.get_by_role("button", name="确认并扣积分")
+    box = button.bounding_box()
+    assert box and box["y"] + box["height"] <= 768
+    page.keyboard.type("肥皂")
+    assert page.locator("tbody tr:visible").count() == 1
 
 
 def test_a_member_card_and_a_pin_card_check_out_end_to_end(app, live_server, page, shop):

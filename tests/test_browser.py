@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import threading
+import time
 
 import community_factory as make
 import pytest
@@ -157,7 +158,7 @@ def test_a_clerk_checks_out_with_a_keyboard_wedge_scanner(app, live_server, page
     log_in(page, live_server, "till")
     page.goto(f"{live_server}/counter/")
     # The scan field has the focus on its own: the scanner types straight into it, then Enter.
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'code'")
+    assert wait_for_focus(page, "code", timeout=30)
     page.keyboard.type(code.lower(), delay=5)  # Caps Lock off: lower case still works
     page.keyboard.press("Enter")
     buy_one_soap(page, soap)
@@ -192,19 +193,33 @@ def test_a_clerk_checks_out_with_the_camera_scanner(app, live_server, playwright
         camera.close()
 
 
+FOCUSED = "document.activeElement && (document.activeElement.name || document.activeElement.id)"
+
+
+def wait_for_focus(page, name, timeout=5.0):
+    """Wait until the field named (or with the id) `name` has the focus; return whether it came.
+
+    Polled from here: Playwright's wait_for_function compiles its predicate with eval in the page
+    once it has to wait, which the pages' Content-Security-Policy (no unsafe-eval) refuses."""
+    deadline = time.monotonic() + timeout
+    while page.evaluate(FOCUSED) != name:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def focused(page, expected=None):
     """The name (or id) of the field with the focus; with `expected`, wait a moment for it (the
     browser gives autofocus after the page has loaded, which on a slow run comes a little later)."""
-    script = "document.activeElement && (document.activeElement.name || document.activeElement.id)"
     if expected is not None:
-        with contextlib.suppress(sync_api.TimeoutError):
-            page.wait_for_function(f"({script}) === {expected!r}", timeout=5000)
-    return page.evaluate(script)
+        wait_for_focus(page, expected)
+    return page.evaluate(FOCUSED)
 
 
 def typed_into(page, name, text):
     """Type as a person (or a scanner) does, into the field that has the focus once it has it."""
-    page.wait_for_function(f"document.activeElement && document.activeElement.name === '{name}'")
+    assert wait_for_focus(page, name, timeout=30), f"{name} never had the focus"
     page.keyboard.type(text, delay=5)
     page.keyboard.press("Enter")
 

@@ -26,7 +26,7 @@ from ledger.db import prepared
 from ledger.models import to_local, utcnow
 
 from .channels import capabilities
-from .grammar import clean, name_from, number, understand, whole
+from .grammar import clean, name_from, number, report_text, understand, whole
 from .models import Conversation, contact_of
 from .qr import qr_png
 from .segments import fits
@@ -78,10 +78,6 @@ class Reply:
 
 _conversation = prepared(lambda channel, address: Conversation.select().where(
     (Conversation.channel == channel) & (Conversation.address == address)))
-
-#: What people put between 反映 and the problem, or say instead of it ("我要反映一个问题").
-REPORT_FILLER = re.compile(r"^(?:一下|一个问题|个问题|问题|一个情况|个情况|情况|一件事|件事|个事|点事)"
-                           r"[\s,，.。:：!！]*")
 
 #: Longest names, titles and places quoted in a reply, so every reply fits its SMS budget.
 SHORT = 20
@@ -708,11 +704,7 @@ class Dialogue:
     def do_report(self, resident, argument, now, conversation):
         """反映 and what is wrong: then its kind, by number; the reply gives the case number."""
         _ = self.gettext(resident.language)
-        text = " ".join((argument or "").split())
-        intent, words, _cleaned = understand(text)
-        if intent == "report":  # asked what is wrong, they wrote 反映 and the problem again
-            text = " ".join((words or "").split())
-        text = REPORT_FILLER.sub("", text)  # 反映一下：… / 我要反映一个问题
+        text = report_text(argument)
         if not text:
             self.remember(conversation, state="awaiting_report")
             return Reply(_("What is wrong, and where? Please describe it in one message."), language=resident.language)
@@ -762,9 +754,8 @@ class Dialogue:
         self.keep(conversation, photos=[*earlier, photo][-cases.MAX_PHOTOS:])
         if conversation.state not in self.REPORTING:
             self.remember(conversation, state="awaiting_report")
-        if caption:
-            intent, argument, _cleaned = understand(caption)
-            return self.handle(channel, address, argument if intent == "report" and argument else caption, now=now)
+        if caption:  # the report itself (反映 in it or not), or the kind asked for
+            return self.handle(channel, address, caption, now=now)
         if earlier:  # the next photo of an album: the first one was answered
             return Reply(silent=True, language=resident.language)
         if conversation.state == "report_category":

@@ -194,6 +194,20 @@ def _argument(cleaned, word, name):
     return "" if name in CODED else rest.strip(" :：,，。.!！?？")
 
 
+#: What people put between 反映 and the problem, or say instead of it (我要反映一个问题).
+REPORT_FILLER = re.compile(r"^(?:一下|一个问题|个问题|问题|一个情况|个情况|情况|一件事|件事|个事|点事)"
+                           r"[\s,，.。:：!！]*")
+
+
+def report_text(text):
+    """The problem in a report's words: without 反映 said once more (asked what is wrong, they
+    wrote 反映 and the problem again) or filler (反映一下：…); "" when nothing is left."""
+    intent, words, _cleaned = understand(text or "")
+    if intent == "report":
+        text = words
+    return REPORT_FILLER.sub("", " ".join((text or "").split()))
+
+
 NAME_PREFIXES = ("我的名字是", "我的名字叫", "我的名字", "名字是", "名字叫", "我叫做", "我叫", "我是", "姓名",
                  "名字", "本人", "MY NAME IS", "I AM", "I'M", "NAME")
 

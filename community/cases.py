@@ -31,6 +31,7 @@ from .errors import (
     KindLimits,
     KindNameNeeded,
     KindNameTaken,
+    KindNotOffered,
     LastKind,
     NotAnEarlierCase,
     NotAPhoto,
@@ -126,7 +127,7 @@ def category(code, community):
     if row is not None:
         return _kind(row)
     if code not in BY_CODE or CaseKind.select().where(CaseKind.community == community).exists():
-        raise InvalidInput("unknown category")
+        raise KindNotOffered()
     return BY_CODE[code]
 
 
@@ -256,7 +257,7 @@ def report(resident, category_code, text, *, place="", staff=None, photos=(), no
     ensure_active(resident)
     kind = category(category_code, resident.community_id)
     if not kind.active:
-        raise InvalidInput("kind no longer offered")
+        raise KindNotOffered()
     text = " ".join((text or "").split())
     if not text or len(text) > MAX_TEXT or not text.isprintable():
         raise ReportTooLong()

@@ -236,3 +236,7 @@ class NotAPhoto(InvalidInput):
 
 class KindLimits(InvalidInput):
     """Each time limit is 1 to 720 hours (30 days), and a kind earns at most 5 points."""
+
+
+class KindNotOffered(InvalidInput):
+    """The resident's community does not offer that kind of problem. Please pick another."""

@@ -20,6 +20,7 @@ from community.errors import (
     InvalidInput,
     KindNameNeeded,
     KindNameTaken,
+    KindNotOffered,
     LastKind,
     NotAnEarlierCase,
     NotAPhoto,
@@ -223,8 +224,10 @@ def test_a_community_sets_its_own_kinds_and_residents_pick_from_them(place, boss
     # A kind no longer offered still names the cases filed under it, and takes no new ones.
     cases.save_kind(boss, place.north, lift.code, **kind_values(active=False))
     assert cases.category(lift.code, place.north.id).name_zh == "电梯故障"
-    with pytest.raises(InvalidInput):
+    with pytest.raises(KindNotOffered):
         cases.report(resident, lift.code, "又坏了", now=T0)
+    with pytest.raises(KindNotOffered):  # another community's own kind
+        cases.report(make.resident(place.south, "南边的"), lift.code, "电梯坏了", now=T0)
     assert [a[0] for a in make.audit_actions(boss)].count("case.kind") == 3
 
 

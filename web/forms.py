@@ -17,6 +17,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from community import cases
+
 
 def choices(pairs):
     """(value, label) pairs as WTForms select options."""
@@ -75,7 +77,7 @@ class CaseForm(FlaskForm):
     place = StringField(_l("Where (if not at the resident's home)"), validators=[Optional(), Length(max=80)])
 
 
-HOURS = NumberRange(1, 720)
+HOURS = NumberRange(1, cases.MAX_HOURS)
 
 
 class KindForm(FlaskForm):

@@ -2,11 +2,11 @@
 
 import datetime
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import BooleanField, CharField, DateTimeField, IntegerField, TextField
 
 from community import contacts
 from community.models import Staff
-from ledger.models import BaseModel, utcnow
+from ledger.models import BaseModel, ForeignKeyField, utcnow
 
 
 class Conversation(BaseModel):

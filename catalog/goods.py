@@ -60,7 +60,7 @@ def edit_goods(staff, goods, *, name_zh, name_en, price, active, limit_quantity=
 
 def get_goods(goods_id):
     """Return the goods, or raise GoodsNotFound."""
-    goods = Goods.get_or_none(Goods.id == goods_id)
+    goods = Goods.by_id(goods_id)
     if goods is None:
         raise GoodsNotFound()
     return goods

@@ -1,10 +1,10 @@
 """Goods, stock movements, counter codes and redemptions of a community's points supermarket."""
 
-from peewee import BooleanField, CharField, Check, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import BooleanField, CharField, Check, DateTimeField, IntegerField, TextField
 
 from community.models import Community, Resident, Staff
 from ledger import Transfer
-from ledger.models import BaseModel, utcnow
+from ledger.models import BaseModel, ForeignKeyField, utcnow
 
 
 class Goods(BaseModel):

@@ -92,7 +92,7 @@ def create_activity(
 
 def get_activity(activity_id):
     """Return the activity, or raise ActivityNotFound."""
-    activity = Activity.get_or_none(Activity.id == activity_id)
+    activity = Activity.by_id(activity_id)
     if activity is None:
         raise ActivityNotFound()
     return activity

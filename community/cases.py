@@ -190,7 +190,7 @@ def case_number(text):
 
 def get_case(number):
     number = case_number(number)
-    case = Case.get_or_none(Case.id == number) if number is not None else None
+    case = Case.by_id(number) if number is not None else None
     if case is None:
         raise CaseNotFound()
     return case

@@ -6,13 +6,12 @@ from peewee import (
     BooleanField,
     CharField,
     DateTimeField,
-    ForeignKeyField,
     IntegerField,
     TextField,
 )
 
 from ledger import Account, Transfer
-from ledger.models import BaseModel, utcnow
+from ledger.models import BaseModel, ForeignKeyField, utcnow
 
 LANGUAGES = ("zh_Hans", "en")
 

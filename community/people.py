@@ -327,7 +327,7 @@ _by_telegram = prepared(lambda telegram: Resident.select().where(Resident.telegr
 
 def get_resident(resident_id):
     """Return the resident with this id, or raise ResidentNotFound."""
-    resident = Resident.get_or_none(Resident.id == resident_id)
+    resident = Resident.by_id(resident_id)
     if resident is None:
         raise ResidentNotFound()
     return resident

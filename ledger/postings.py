@@ -207,7 +207,7 @@ def transfer(source, destination, amount, *, kind, memo="", actor, idempotency_k
 def reverse(original, reason, actor, *, idempotency_key=None):
     """Post the opposite of `original` (at most once); refuse where it would overdraw."""
     if not isinstance(original, Transfer):
-        original = Transfer.get_or_none(Transfer.id == original)
+        original = Transfer.by_id(original)
         if original is None:
             raise InvalidTransfer("no such transfer")
     if original.kind == Transfer.REVERSAL:

@@ -728,3 +728,18 @@ def test_a_prepared_query_runs_again_with_other_values(accounts):
     assert moved(alice.id, ledger.models.utcnow() + datetime.timedelta(hours=1)) == []
     with pytest.raises(ValueError):  # a value the query never uses is a mistake
         prepared(lambda code, unused: Account.select().where(Account.code == code))("x", 1)
+
+
+def test_a_row_read_by_its_key_and_through_a_foreign_key(accounts):
+    issuer, alice, _shop = accounts
+    moved = ledger.transfer(issuer, alice, 250, kind="award", actor="t", idempotency_key="k1")
+    assert Account.by_id(alice.id).balance == 250 and Account.by_id(10**9) is None
+    assert Account.by_id(None) is None and Account.get_by_id(alice.id).code == alice.code
+    with pytest.raises(Account.DoesNotExist):
+        Account.get_by_id(10**9)
+    entry = Entry.select().where(Entry.account == alice.id).get()
+    assert (entry.transfer.id, entry.account.code) == (moved.id, alice.code)
+    assert entry.account is entry.account  # followed once, then kept
+    orphan = Entry(transfer=moved.id, account=10**9)
+    with pytest.raises(Account.DoesNotExist):
+        _ = orphan.account

@@ -43,7 +43,7 @@ def load_user(user_id):
     staff_id, _, sessions = (user_id or "").partition(":")
     if not (staff_id.isdigit() and sessions.isdigit()):
         return None
-    staff = Staff.get_or_none(Staff.id == int(staff_id))
+    staff = Staff.by_id(int(staff_id))
     if staff is None or not staff.active or staff.sessions != int(sessions):
         return None
     return StaffUser(staff)

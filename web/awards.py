@@ -18,7 +18,7 @@ COORDINATOR = Staff.COORDINATOR
 
 
 def _signup_for_staff(signup_id):
-    signup = Signup.get_or_none(Signup.id == signup_id)
+    signup = Signup.by_id(signup_id)
     if signup is None:
         abort(404)
     community = signup.activity.community if signup.activity_id else signup.resident.community

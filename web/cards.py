@@ -78,7 +78,7 @@ def pin(resident_id):
 
 
 def _community(community_id):
-    return _allowed(Community.get_or_none(Community.id == community_id) or abort(404))
+    return _allowed(Community.by_id(community_id) or abort(404))
 
 
 @bp.get("/communities/<int:community_id>")

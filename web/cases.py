@@ -19,7 +19,7 @@ HANDLERS = (Staff.COORDINATOR, Staff.GRID_WORKER)
 
 
 def _case_for_staff(case_id):
-    case = Case.get_or_none(Case.id == case_id)
+    case = Case.by_id(case_id)
     if case is None:
         abort(404)
     if not cases.may_handle(current_staff(), case):

@@ -156,7 +156,7 @@ def confirm():
     if not ActionForm().validate_on_submit():
         return redirect(url_for(".index"))
     form = request.form
-    resident = Resident.get_or_none(Resident.id == form.get("resident", type=int))
+    resident = Resident.by_id(form.get("resident", type=int))
     if resident is None:  # not a cart this counter showed
         return redirect(url_for(".index"))
     check_counter(current_staff(), resident)
@@ -191,7 +191,7 @@ def confirm():
 
 
 def _redemption_for_staff(redemption_id, *roles):
-    redemption = Redemption.get_or_none(Redemption.id == redemption_id)
+    redemption = Redemption.by_id(redemption_id)
     if redemption is None or not can_act(current_staff(), redemption.community, *roles):
         abort(404)
     return redemption

@@ -26,14 +26,14 @@ OUTCOMES = {"written": _l("agreement in writing"), "oral": _l("oral agreement"),
 
 
 def _mediation_for_staff(mediation_id):
-    found = Mediation.get_or_none(Mediation.id == mediation_id)
+    found = Mediation.by_id(mediation_id)
     if found is None or not mediation.may_see(current_staff(), found):
         abort(404 if found is None else 403)
     return found
 
 
 def _community(community_id):
-    community = Community.get_or_none(Community.id == community_id)
+    community = Community.by_id(community_id)
     if community is None or not can_act(current_staff(), community, COORDINATOR):
         abort(403)
     return community

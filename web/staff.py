@@ -79,7 +79,7 @@ def _role_forms():
 
 
 def _member(staff_id):
-    member = Staff.get_or_none(Staff.id == staff_id)
+    member = Staff.by_id(staff_id)
     if member is None:
         abort(404)
     return member

@@ -168,11 +168,14 @@ def _checkout(conn, token, code):
     return None
 
 
-def counter_load(port, sessions, codes, time_limit):
+def counter_load(port, sessions, codes, time_limit, pace=0.0):
     """One thread per counter, each checking out its codes one after the other.
 
     `sessions[i]` are the cookies of counter i's logged-in clerk (none for the bare app);
-    `codes[i]` the QR codes it scans, one checkout each.
+    `codes[i]` the QR codes it scans, one checkout each. With `pace` (seconds), each counter
+    starts a checkout every `pace` seconds, the counters spread evenly over that time, and a
+    checkout's time runs from when it was due (waiting behind a slow one counts); without it,
+    each starts the next as soon as the last is done.
     """
     clients = len(codes)
     start = threading.Barrier(clients + 1)
@@ -187,11 +190,15 @@ def counter_load(port, sessions, codes, time_limit):
         found = CSRF.search(page)
         token = found.group(1) if found else ""
         start.wait()
+        first = time.monotonic() + pace * index / clients
         mine, wrong = [], []
-        for code in codes[index]:
+        for n, code in enumerate(codes[index]):
             if time.monotonic() > deadline[0]:
                 break
             t0 = time.monotonic()
+            if pace:
+                t0 = first + n * pace
+                time.sleep(max(0.0, t0 - time.monotonic()))
             problem = _checkout(conn, token, code)
             if problem:
                 wrong.append(problem)

@@ -76,6 +76,8 @@ class Reply:
         return "\n".join([self.text, *self.lines]).strip()
 
 
+_new_conversation = prepared(lambda channel, address, language, now: Conversation.insert(
+    channel=channel, address=address, language=language, updated_at=now))
 _conversation = prepared(lambda channel, address: Conversation.select().where(
     (Conversation.channel == channel) & (Conversation.address == address)))
 
@@ -136,21 +138,18 @@ class Dialogue:
     def conversation(self, channel, address):
         """The sender's conversation row, created on first contact (race-safe)."""
         found = _conversation(channel, address)
-        if found:
-            return found[0]
-        try:
-            with db.atomic():
-                return Conversation.create(channel=channel, address=address)
-        except IntegrityError:
-            return _conversation(channel, address)[0]
+        if not found:
+            self.first_contact(channel, address, Conversation.language.default)
+            found = _conversation(channel, address)
+        return found[0]
 
     def first_contact(self, channel, address, language):
         """Start a newcomer's conversation in `language` (their app's); later messages keep theirs."""
         if not _conversation(channel, address):
             try:
                 with db.atomic():
-                    Conversation.create(channel=channel, address=address, language=language)
-            except IntegrityError:
+                    _new_conversation(channel, address, language, utcnow())
+            except IntegrityError:  # started a moment ago by another of their messages
                 pass
 
     @staticmethod

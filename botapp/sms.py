@@ -74,8 +74,7 @@ def answer(dialogue, message_id, sender, body, *, now=None):
                 text = None if reply.silent else reply.full_text()
             # Written last, with its reply, in the transaction of what it did: a redelivery
             # fails here and undoes its own second effects.
-            Inbound.create(key=key, address=phone, fold=folded, created_at=now, reply=text or "",
-                           segments=segments(text) if text else 0)
+            _keep_inbound(key, phone, folded, now, text or "", segments(text) if text else 0)
     except IntegrityError:
         seen = Inbound.get_or_none(Inbound.key == key)
         log.info("SMS %s delivered again; answered from the first time", key)
@@ -96,6 +95,8 @@ def _count_recent(phone, folded, same_since, burst_since, day_since):
 
 
 _recent = prepared(_count_recent)
+_keep_inbound = prepared(lambda key, address, fold, now, reply, cost: Inbound.insert(
+    key=key, address=address, fold=fold, created_at=now, reply=reply, segments=cost))
 
 
 def _limit(dialogue, phone, folded, now):

@@ -240,12 +240,16 @@ def _check_joinable(activity, resident, now):
 
 def _take_seat(activity_id):
     """Take a seat if one is free; the check and the write are one statement."""
-    return (
-        Activity.update(taken=Activity.taken + 1)
-        .where((Activity.id == activity_id) & (Activity.taken < Activity.capacity))
-        .execute()
-        == 1
-    )
+    return _seat_taken(activity_id) == 1
+
+
+_seat_taken = prepared(lambda activity: Activity.update(taken=Activity.taken + 1).where(
+    (Activity.id == activity) & (Activity.taken < Activity.capacity)))
+#: Touching the row locks it for the transaction, if the activity is open.
+_locked_if_open = prepared(lambda activity, status: Activity.update(taken=Activity.taken).where(
+    (Activity.id == activity) & (Activity.status == status)))
+_new_signup = prepared(lambda activity, resident, state, staff, now: Signup.insert(
+    activity=activity, resident=resident, state=state, created_by=staff, created_at=now, updated_at=now))
 
 
 def join(resident, activity, *, staff=None, now=None):
@@ -268,12 +272,7 @@ def _lock_open_activity(activity_id):
 
     A join and a cancellation of the activity then happen one after the other, never interleaved.
     """
-    locked = (
-        Activity.update(taken=Activity.taken)
-        .where((Activity.id == activity_id) & (Activity.status == Activity.OPEN))
-        .execute()
-    )
-    if not locked:
+    if not _locked_if_open(activity_id, Activity.OPEN):
         raise ActivityNotOpen()
 
 
@@ -286,8 +285,7 @@ def _join(resident, activity, staff, now):
     waiting = bool(_one_in_state(activity.id, Signup.WAITLISTED))
     state = Signup.SIGNED_UP if not waiting and _take_seat(activity.id) else Signup.WAITLISTED
     if existing is None:
-        signup = Signup.create(activity=activity, resident=resident, state=state, created_by=staff,
-                               created_at=now, updated_at=now)
+        signup = Signup.get_by_id(_new_signup(activity.id, resident.id, state, staff and staff.id, now))
     else:
         changed = (
             Signup.update(state=state, reason="", created_at=now, updated_at=now, created_by=staff)

@@ -48,16 +48,26 @@ def of(resident):
 
 
 def _keep(resident, channel, **values):
-    """Set values on a contact, creating it on first use (race-safe)."""
-    values["updated_at"] = utcnow()
-    where = (Contact.resident == resident.id) & (Contact.channel == channel)
-    if Contact.update(**values).where(where).execute():
+    """Set yes-or-no values on a contact, creating it on first use (race-safe)."""
+    key = tuple(sorted(values.items()))
+    if key not in _KEEPERS:
+        where = lambda r, c: (Contact.resident == r) & (Contact.channel == c)  # noqa: E731
+        _KEEPERS[key] = (
+            prepared(lambda r, c, now: Contact.update(**values, updated_at=now).where(where(r, c))),
+            prepared(lambda r, c, now: Contact.insert(resident=r, channel=c, **values, updated_at=now)))
+    update, insert = _KEEPERS[key]
+    now = utcnow()
+    if update(resident.id, channel, now):
         return
     try:
         with db.atomic():
-            Contact.create(resident=resident.id, channel=channel, **values)
+            insert(resident.id, channel, now)
     except IntegrityError:  # created a moment ago by someone else
-        Contact.update(**values).where(where).execute()
+        update(resident.id, channel, now)
+
+
+#: A compiled update and insert for each set of values _keep is given.
+_KEEPERS = {}
 
 
 def set_opted_out(resident, channel, opted_out=True):

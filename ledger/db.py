@@ -1,6 +1,6 @@
 """The database handle: declared here, bound to a URL by the entry points."""
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, Insert, PostgresqlDatabase, SelectBase, SqliteDatabase
 from playhouse.db_url import connect
 from playhouse.migrations import Runner
 
@@ -90,11 +90,14 @@ class _Slot:
 
 
 def prepared(build):
-    """A peewee SELECT compiled once per kind of database instead of on every call.
+    """A peewee query compiled once per kind of database instead of on every call.
 
-    `build(*slots)` makes the query from one placeholder per value (compared with text, integer,
-    key or date fields, never with a boolean one); calling the result with the values runs it and
-    returns its rows as the query itself would (models, tuples…). For the reads every message makes.
+    `build(*slots)` makes the query from one placeholder per value (compared with or written to
+    text, integer, key or date fields, never boolean ones); calling the result with the values
+    runs it. A SELECT returns its rows as the query itself would (models, tuples…), an INSERT the
+    new row's id, an UPDATE the number of rows it changed. An insert names every field that has a
+    computed default (a time): compiled once, such a default would be the same for every row. For
+    the statements every message makes.
     """
     arity = build.__code__.co_argcount
     compiled = {}
@@ -104,6 +107,10 @@ def prepared(build):
         if entry is None:
             slots = [_Slot(n) for n in range(arity)]
             query = build(*slots)
+            if isinstance(query, Insert):
+                _no_frozen_defaults(query)
+                if is_postgresql():
+                    query = query.returning(query.model._meta.primary_key)
             sql, params = query.sql()
             marks = {**{int(s): s.n for s in slots}, **{str(s): s.n for s in slots}}
             where = [p.n if isinstance(p, _Slot) else marks.get(p)
@@ -113,6 +120,18 @@ def prepared(build):
             entry = compiled[type(db.obj)] = (query, sql, params, where)
         query, sql, params, where = entry
         cursor = db.execute_sql(sql, [p if n is None else values[n] for p, n in zip(params, where, strict=True)])
-        return list(query._get_cursor_wrapper(cursor))
+        if isinstance(query, SelectBase):
+            return list(query._get_cursor_wrapper(cursor))
+        if isinstance(query, Insert):
+            return cursor.fetchone()[0] if is_postgresql() else cursor.lastrowid
+        return cursor.rowcount
 
     return run
+
+
+def _no_frozen_defaults(insert):
+    model = insert.model
+    given = {getattr(f, "name", f) for f in (insert._insert or {})}
+    frozen = [f.name for f in model._meta.sorted_fields if callable(f.default) and f.name not in given]
+    if frozen:
+        raise ValueError(f"a prepared insert into {model.__name__} must name {', '.join(frozen)}")

@@ -743,3 +743,17 @@ def test_a_row_read_by_its_key_and_through_a_foreign_key(accounts):
     orphan = Entry(transfer=moved.id, account=10**9)
     with pytest.raises(Account.DoesNotExist):
         _ = orphan.account
+
+
+def test_a_prepared_write_returns_the_new_id_or_the_rows_changed(accounts):
+    from ledger.db import prepared
+
+    add = prepared(lambda code, kind, now: Account.insert(code=code, kind=kind, created_at=now))
+    first, second = add("p-1", Account.SHOP, ledger.models.utcnow()), add("p-2", Account.SHOP, ledger.models.utcnow())
+    assert second != first and [a.code for a in Account.select().where(Account.id.in_([first, second]))
+                                .order_by(Account.id)] == ["p-1", "p-2"]
+    rename = prepared(lambda name, kind: Account.update(name=name).where(Account.kind == kind))
+    assert rename("a shop", Account.SHOP) == Account.select().where(Account.kind == Account.SHOP).count() >= 3
+    assert rename("none", "no such kind") == 0
+    with pytest.raises(ValueError, match="created_at"):  # compiled once, utcnow() would be every row's time
+        prepared(lambda code, kind: Account.insert(code=code, kind=kind))("p-3", Account.SHOP)

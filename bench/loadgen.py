@@ -88,10 +88,12 @@ def _threads(target, count):
 # --- independent requests (the SMS webhook) ------------------------------------------------------
 
 
-def requests_load(port, warmup, requests, clients, time_limit, expect):
+def requests_load(port, warmup, requests, clients, time_limit, expect, rate=None):
     """Send prepared (path, body, headers) requests from `clients` threads; measure each one.
 
     `expect` is a substring every good answer carries (for TwiML with a reply: "<Message>").
+    Without `rate` each client sends its next request when the last is answered; with it, request
+    i is due i / rate seconds after the start and is timed from then (waiting counts).
     """
     for path, body, headers in warmup:
         Connection(port).request("POST", path, body, headers)
@@ -99,7 +101,7 @@ def requests_load(port, warmup, requests, clients, time_limit, expect):
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
     samples = []
-    deadline = [0.0]
+    deadline, begun = [0.0], [0.0]
 
     def client(index):
         conn = Connection(port)
@@ -112,6 +114,9 @@ def requests_load(port, warmup, requests, clients, time_limit, expect):
                 break
             path, body, headers = requests[i]
             t0 = time.monotonic()
+            if rate:
+                t0 = begun[0] + i / rate
+                time.sleep(max(0.0, t0 - time.monotonic()))
             status, _, text = conn.request("POST", path, body, headers)
             mine.append((time.monotonic() - t0, status, expect in text))
         conn.close()
@@ -120,7 +125,7 @@ def requests_load(port, warmup, requests, clients, time_limit, expect):
 
     threads, errors = _threads(client, clients)
     deadline[0] = time.monotonic() + time_limit
-    t0 = time.monotonic()
+    t0 = begun[0] = time.monotonic()
     start.wait()
     for thread in threads:
         thread.join(time_limit + 60)

@@ -117,11 +117,19 @@ def prepared(build):
                      if isinstance(p, (int, str)) and not isinstance(p, bool) else None for p in params]
             if {n for n in where if n is not None} != set(range(arity)):
                 raise ValueError(f"every value must appear in the query: {sql}")
-            entry = compiled[type(db.obj)] = (query, sql, params, where)
-        query, sql, params, where = entry
+            entry = compiled[type(db.obj)] = [query, sql, params, where, None]
+        query, sql, params, where, resolved = entry
         cursor = db.execute_sql(sql, [p if n is None else values[n] for p, n in zip(params, where, strict=True)])
         if isinstance(query, SelectBase):
-            return list(query._get_cursor_wrapper(cursor))
+            rows = query._get_cursor_wrapper(cursor)
+            if resolved is not None:  # what peewee works out from the columns before the first row
+                vars(rows).update(resolved, initialized=True)
+                return list(rows)
+            known = set(vars(rows))
+            found = list(rows)
+            if rows.initialized:  # the same statement has the same columns: keep what it worked out
+                entry[4] = {k: v for k, v in vars(rows).items() if k not in known}
+            return found
         if isinstance(query, Insert):
             return cursor.fetchone()[0] if is_postgresql() else cursor.lastrowid
         return cursor.rowcount

@@ -15,6 +15,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -23,6 +24,8 @@ from telegram.ext import (
 )
 
 from ledger import db
+from ledger.db import prepared
+from ledger.models import utcnow
 
 from .dialogue import TELEGRAM, Dialogue
 from .models import Inbound
@@ -44,6 +47,8 @@ MENU = {
     "zh": [("activities", "活动"), ("mine", "我的报名"), ("balance", "我的积分"), ("history", "明细"),
            ("shop", "商品"), ("redeem", "兑换二维码"), ("language", "中文 / English"), ("help", "菜单")],
 }
+#: Updates handled at once (each of a different person; a person's own come one after the other).
+CONCURRENT_UPDATES = 16
 #: The largest photo fetched from Telegram (it serves bots files of up to 20 MB).
 MAX_DOWNLOAD = 10 * 1024 * 1024
 #: Short answers that need no dialogue (and no database).
@@ -87,6 +92,38 @@ def keyboard(reply):
     )
 
 
+_keep_update = prepared(lambda key, now: Inbound.insert(key=key, created_at=now))
+
+
+class OnePersonInOrder(BaseUpdateProcessor):
+    """Different people's updates are handled at the same time, so one person's reply never waits
+    for another's database work; one person's own updates are handled one after the other, in
+    the order Telegram gave them (the dialogue is a conversation)."""
+
+    def __init__(self, max_concurrent_updates):
+        super().__init__(max_concurrent_updates)
+        self._people = {}  # user (or chat) id -> [its lock, updates holding or awaiting it]
+
+    async def do_process_update(self, update, coroutine):
+        who = getattr(update, "effective_user", None) or getattr(update, "effective_chat", None)
+        key = getattr(who, "id", None)
+        turn = self._people.setdefault(key, [asyncio.Lock(), 0])
+        turn[1] += 1
+        try:
+            async with turn[0]:
+                await coroutine
+        finally:
+            turn[1] -= 1
+            if not turn[1]:
+                del self._people[key]
+
+    async def initialize(self):
+        pass
+
+    async def shutdown(self):
+        pass
+
+
 class TelegramBot:
     """Wires a Dialogue to a python-telegram-bot Application."""
 
@@ -104,7 +141,7 @@ class TelegramBot:
         def work():
             try:
                 with db.atomic():
-                    Inbound.create(key=key)
+                    _keep_update(key, utcnow())
                     return function(*args)
             except IntegrityError:
                 if Inbound.select().where(Inbound.key == key).exists():
@@ -251,7 +288,7 @@ def build_application(token, dialogue, *, base_url="https://api.telegram.org/bot
     bot = TelegramBot(dialogue)
     application = (
         Application.builder().token(token).base_url(base_url).base_file_url(file_url(base_url))
-        .concurrent_updates(False)
+        .concurrent_updates(OnePersonInOrder(CONCURRENT_UPDATES))
         .post_init(lambda app: set_commands(app.bot)).build()
     )
     # Private chats only (a resident's points are nobody else's business), new messages only.

@@ -129,6 +129,7 @@ class FakeTelegram:
         self._changed = threading.Condition()
         self._closing = False
         self._failures = {}
+        self._slow = {}  # method: (seconds, chat id or None), for the next such call
         self.files = {}  # file_id: bytes, served at /file/bot<token>/photos/<file_id>.jpg
         self._server = None
         self._thread = None
@@ -290,6 +291,20 @@ class FakeTelegram:
         user")."""
         with self._changed:
             self._failures[method.lower()] = [ApiError(error_code, description)] * times
+
+    def slow_next(self, method, seconds, *, chat_id=None):
+        """Make the next call of `method` (to `chat_id` when given) take `seconds` to answer, as
+        Telegram does now and then."""
+        with self._changed:
+            self._slow[method.lower()] = (seconds, chat_id)
+
+    def _wait_if_slowed(self, method, params):
+        with self._changed:
+            seconds, chat_id = self._slow.get(method.lower(), (0, None))
+            if not seconds or (chat_id is not None and str(params.get("chat_id")) != str(chat_id)):
+                return
+            del self._slow[method.lower()]
+        time.sleep(seconds)
 
     # --- what the bot did ------------------------------------------------------------------
 
@@ -479,6 +494,7 @@ class FakeTelegram:
 
     def record_and_call(self, method, params, files, content_type):
         call = Call(method, params, files, content_type)
+        self._wait_if_slowed(method, params)
         try:
             call.result = self.call(method, params, files)
         except ApiError as exc:

@@ -56,7 +56,8 @@ def make_dialogue(cls=Dialogue):
 @contextlib.asynccontextmanager
 async def running(telegram, dialogue=None):
     """The bot as production runs it, polling the fake server; stopped cleanly on the way out."""
-    application = build_application(TOKEN, dialogue or make_dialogue(), base_url=telegram.base_url)
+    application = telegram.application = build_application(TOKEN, dialogue or make_dialogue(),
+                                                           base_url=telegram.base_url)
     await application.initialize()
     try:
         await application.start()
@@ -114,8 +115,15 @@ class Chat:
 
 
 async def settle(telegram):
-    """Wait until every update queued so far has been handled (a later one has been answered)."""
+    """Wait until every update queued so far has been handled: a later one has been answered (so
+    all before it were fetched), and the bot is handling none (different people's at once)."""
     await Chat(telegram, PROBE, "Probe").send("ping")
+    processor = telegram.application.update_processor
+    for _ in range(int(TIMEOUT / 0.01)):
+        if not processor.current_concurrent_updates:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the bot is still handling updates")
 
 
 def buttons(message):
@@ -217,6 +225,30 @@ def test_a_single_community_needs_no_choice(db, telegram):
 
     run(script)
     assert Resident.get(Resident.telegram_id == USER).display_name == "Li Ming"
+
+
+# --- several people at once -------------------------------------------------------------------
+
+
+def test_one_persons_messages_are_answered_in_order_and_others_do_not_wait(db, telegram):
+    place = f.build_place()
+    people.register_resident(place.north, "Zhao Min", telegram_id=USER)
+    people.register_resident(place.north, "Qian Li", telegram_id=OTHER)
+
+    async def script():
+        async with running(telegram):
+            telegram.slow_next("sendMessage", 0.5, chat_id=USER)  # Telegram slow to take USER's first
+            telegram.send_text(USER, "我的积分")
+            telegram.send_text(USER, "明细")
+            telegram.send_text(OTHER, "我的积分")
+            await asyncio.to_thread(telegram.wait_for_messages, 3, timeout=TIMEOUT)
+            await settle(telegram)
+
+    run(script)
+    order = [(m["chat_id"], m["text"]) for m in telegram.messages() if m["chat_id"] != PROBE]
+    assert [chat for chat, _ in order] == [OTHER, USER, USER]  # not kept waiting behind the slow one
+    (_, balance), (_, history) = order[1:]
+    assert "余额" in balance and "余额" not in history  # USER's two answers in the order asked
 
 
 # --- redelivery -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from babel.support import NullTranslations, Translations
-from peewee import IntegrityError
 
 import ledger
 from catalog.codes import LIFETIME, consume, find_qr_code, issue_digit_code, issue_qr_code
@@ -77,7 +76,7 @@ class Reply:
 
 
 _new_conversation = prepared(lambda channel, address, language, now: Conversation.insert(
-    channel=channel, address=address, language=language, updated_at=now))
+    channel=channel, address=address, language=language, updated_at=now).on_conflict_ignore())
 _conversation = prepared(lambda channel, address: Conversation.select().where(
     (Conversation.channel == channel) & (Conversation.address == address)))
 
@@ -145,12 +144,8 @@ class Dialogue:
 
     def first_contact(self, channel, address, language):
         """Start a newcomer's conversation in `language` (their app's); later messages keep theirs."""
-        if not _conversation(channel, address):
-            try:
-                with db.atomic():
-                    _new_conversation(channel, address, language, utcnow())
-            except IntegrityError:  # started a moment ago by another of their messages
-                pass
+        if not _conversation(channel, address):  # (or started a moment ago by another of their messages)
+            _new_conversation(channel, address, language, utcnow())
 
     @staticmethod
     def remember(conversation, **changes):

@@ -7,9 +7,7 @@ by the first channel in `Contact.CHANNELS` that the resident can be reached on a
 process can send through; when none of those is set up they go to the log (development).
 """
 
-from peewee import IntegrityError
 
-from ledger import db
 from ledger.db import prepared
 from ledger.models import utcnow
 
@@ -54,16 +52,12 @@ def _keep(resident, channel, **values):
         where = lambda r, c: (Contact.resident == r) & (Contact.channel == c)  # noqa: E731
         _KEEPERS[key] = (
             prepared(lambda r, c, now: Contact.update(**values, updated_at=now).where(where(r, c))),
-            prepared(lambda r, c, now: Contact.insert(resident=r, channel=c, **values, updated_at=now)))
+            prepared(lambda r, c, now: Contact.insert(resident=r, channel=c, **values, updated_at=now)
+                     .on_conflict_ignore()))
     update, insert = _KEEPERS[key]
     now = utcnow()
-    if update(resident.id, channel, now):
-        return
-    try:
-        with db.atomic():
-            insert(resident.id, channel, now)
-    except IntegrityError:  # created a moment ago by someone else
-        update(resident.id, channel, now)
+    if not update(resident.id, channel, now) and insert(resident.id, channel, now) is None:
+        update(resident.id, channel, now)  # created a moment ago by someone else
 
 
 #: A compiled update and insert for each set of values _keep is given.

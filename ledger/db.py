@@ -95,7 +95,8 @@ def prepared(build):
     `build(*slots)` makes the query from one placeholder per value (compared with or written to
     text, integer, key or date fields, never boolean ones); calling the result with the values
     runs it. A SELECT returns its rows as the query itself would (models, tuples…), an INSERT the
-    new row's id, an UPDATE the number of rows it changed. An insert names every field that has a
+    new row's id (None when an insert that ignores conflicts met one), an UPDATE the number of
+    rows it changed. An insert names every field that has a
     computed default (a time): compiled once, such a default would be the same for every row. For
     the statements every message makes.
     """
@@ -131,7 +132,10 @@ def prepared(build):
                 entry[4] = {k: v for k, v in vars(rows).items() if k not in known}
             return found
         if isinstance(query, Insert):
-            return cursor.fetchone()[0] if is_postgresql() else cursor.lastrowid
+            if is_postgresql():
+                row = cursor.fetchone()
+                return row[0] if row else None
+            return cursor.lastrowid if cursor.rowcount else None
         return cursor.rowcount
 
     return run

@@ -8,6 +8,7 @@ and spawn hands the parent's sys.path to each child). A barrier makes them start
 import os
 import random
 import time
+from pathlib import Path
 
 import community_factory as f
 import psycopg
@@ -56,7 +57,17 @@ def _cancel_activity(staff_id, activity_id):
     return activities.cancel_activity(staff, activity, "called off").status
 
 
-ACTIONS = {"join": _join, "confirm": _confirm, "cancel": _cancel, "cancel_activity": _cancel_activity}
+def _text_in(message_id, phone, body):
+    from botapp import sms
+    from botapp.dialogue import Dialogue
+
+    dialogue = Dialogue(str(Path(__file__).resolve().parent.parent / "translations"), region="CN",
+                        code_secret="race")
+    return "answered" if sms.receive(dialogue, message_id, phone, body) else "silent"
+
+
+ACTIONS = {"join": _join, "confirm": _confirm, "cancel": _cancel, "cancel_activity": _cancel_activity,
+           "sms": _text_in}
 
 
 def child(db_url, barrier, results, index, steps):
@@ -175,6 +186,23 @@ def test_the_same_resident_joining_from_five_places_at_once_gets_one_sign_up(db,
     assert Signup.select().where(Signup.activity == activity.id).count() == 1
     assert Activity.get_by_id(activity.id).taken == 1
     assert f.kinds_of(resident) == []  # their own sign-up: answered by its reply, no notice
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["resident", "newcomer"])
+def test_five_first_messages_from_one_number_at_once_start_one_conversation(db, db_url, place, registered):
+    from botapp.models import Conversation, Inbound
+    from community.models import Contact
+
+    phone = "+8613900139000"
+    resident = f.resident(place.north, phone_number=phone) if registered else None
+    committed(db)
+    outcomes = run_at_once(db_url, [("sms", (f"SM-first-{i}", phone, "余额")) for i in range(5)])
+    reopen(db)
+    assert outcomes == ["answered"] * 5
+    assert Conversation.select().where(Conversation.address == phone).count() == 1
+    assert Inbound.select().where(Inbound.address == phone).count() == 5
+    contacts = list(Contact.select().where(Contact.resident == (resident.id if resident else 0)))
+    assert [(c.channel, c.verified) for c in contacts] == ([("sms", True)] if registered else [])
 
 
 # The races below are short windows, so each test runs many rounds in the same processes.

@@ -6,6 +6,7 @@ import json
 from peewee import IntegrityError
 
 from ledger import db
+from ledger.db import prepared
 from ledger.models import utcnow
 
 from . import contacts
@@ -47,9 +48,14 @@ def queue_notice(kind, resident, dedupe_key=None, **params):
 
 
 def queue_reply(phone, text, resident=None):
-    """Queue the reply to an SMS from `phone` (call it in the transaction that handled the SMS)."""
-    return Notice.create(kind=REPLY, resident=resident.id if resident else None, address=phone,
-                         params=json.dumps({"text": text}, ensure_ascii=False))
+    """Queue the reply to an SMS from `phone` (call it in the transaction that handled the SMS);
+    return the notice's id."""
+    return _new_reply(resident.id if resident else None, phone, json.dumps({"text": text}, ensure_ascii=False),
+                      utcnow())
+
+
+_new_reply = prepared(lambda resident, address, params, now: Notice.insert(
+    kind=REPLY, resident=resident, address=address, params=params, created_at=now, next_attempt_at=now))
 
 
 def notice_params(notice):

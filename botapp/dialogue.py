@@ -134,18 +134,14 @@ class Dialogue:
         _ = self.gettext(language)
         return _((type(exc).__doc__ or str(exc)).strip())
 
-    def conversation(self, channel, address):
-        """The sender's conversation row, created on first contact (race-safe)."""
+    def conversation(self, channel, address, language=None):
+        """The sender's conversation row, started on first contact (race-safe) in `language` (a
+        newcomer's app's, where known); later messages keep theirs."""
         found = _conversation(channel, address)
-        if not found:
-            self.first_contact(channel, address, Conversation.language.default)
+        if not found:  # (or started a moment ago by another of their messages)
+            _new_conversation(channel, address, language or Conversation.language.default, utcnow())
             found = _conversation(channel, address)
         return found[0]
-
-    def first_contact(self, channel, address, language):
-        """Start a newcomer's conversation in `language` (their app's); later messages keep theirs."""
-        if not _conversation(channel, address):  # (or started a moment ago by another of their messages)
-            _new_conversation(channel, address, language, utcnow())
 
     @staticmethod
     def remember(conversation, **changes):
@@ -206,11 +202,11 @@ class Dialogue:
     #: States that asked "1 yes / 2 no".
     CONFIRMING = ("confirm_cancel", "confirm_rename", "confirm_name", "verify_case")
 
-    def handle(self, channel, address, text, *, now=None):
-        """Answer one message from `address` on `channel`."""
+    def handle(self, channel, address, text, *, now=None, language=None):
+        """Answer one message from `address` on `channel` (a newcomer's app is in `language`)."""
         now = now or utcnow()
         intent, argument, cleaned = understand(text)
-        conversation = self.conversation(channel, address)
+        conversation = self.conversation(channel, address, language)
         if conversation.state in self.FREE_TEXT:  # a report's words are its own: only a bare STOP, 0 or 菜单 counts
             bare = "menu" if cleaned == "0" else whole(text)
             intent = bare if bare in ("stop", "start", "menu", "help", "cancel") else None

@@ -170,8 +170,7 @@ class TelegramBot:
         return reply
 
     def handle(self, user_id, text, language):
-        self.dialogue.first_contact(TELEGRAM, user_id, language)
-        return self.dialogue.handle(TELEGRAM, user_id, text)
+        return self.dialogue.handle(TELEGRAM, user_id, text, language=language)
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Translate /command args into the dialogue's words."""
@@ -220,7 +219,7 @@ class TelegramBot:
         await self.send(update, reply)
 
     def handle_photo(self, user_id, data, caption, language):
-        self.dialogue.first_contact(TELEGRAM, user_id, language)
+        self.dialogue.conversation(TELEGRAM, user_id, language)
         return self.dialogue.photo(TELEGRAM, user_id, data, caption)
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

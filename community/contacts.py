@@ -7,7 +7,6 @@ by the first channel in `Contact.CHANNELS` that the resident can be reached on a
 process can send through; when none of those is set up they go to the log (development).
 """
 
-
 from ledger.db import prepared
 from ledger.models import utcnow
 
@@ -45,23 +44,23 @@ def of(resident):
             for c in Contact.CHANNELS if address(resident, c) is not None]
 
 
+#: A compiled update and insert for each set of values _keep is given.
+_KEEPERS = {}
+
+
 def _keep(resident, channel, **values):
     """Set yes-or-no values on a contact, creating it on first use (race-safe)."""
     key = tuple(sorted(values.items()))
     if key not in _KEEPERS:
-        where = lambda r, c: (Contact.resident == r) & (Contact.channel == c)  # noqa: E731
         _KEEPERS[key] = (
-            prepared(lambda r, c, now: Contact.update(**values, updated_at=now).where(where(r, c))),
+            prepared(lambda r, c, now: Contact.update(**values, updated_at=now).where(
+                (Contact.resident == r) & (Contact.channel == c))),
             prepared(lambda r, c, now: Contact.insert(resident=r, channel=c, **values, updated_at=now)
                      .on_conflict_ignore()))
     update, insert = _KEEPERS[key]
     now = utcnow()
     if not update(resident.id, channel, now) and insert(resident.id, channel, now) is None:
         update(resident.id, channel, now)  # created a moment ago by someone else
-
-
-#: A compiled update and insert for each set of values _keep is given.
-_KEEPERS = {}
 
 
 def set_opted_out(resident, channel, opted_out=True):

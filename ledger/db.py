@@ -96,9 +96,8 @@ def prepared(build):
     text, integer, key or date fields, never boolean ones); calling the result with the values
     runs it. A SELECT returns its rows as the query itself would (models, tuples…), an INSERT the
     new row's id (None when an insert that ignores conflicts met one), an UPDATE the number of
-    rows it changed. An insert names every field that has a
-    computed default (a time): compiled once, such a default would be the same for every row. For
-    the statements every message makes.
+    rows it changed. An insert names every field that has a computed default (a time): compiled
+    once, such a default would be the same for every row. For the statements every message makes.
     """
     arity = build.__code__.co_argcount
     compiled = {}

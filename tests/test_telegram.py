@@ -388,10 +388,10 @@ def test_an_unregistered_sender_is_asked_for_a_name_whatever_they_write(db, tele
 class Exploding(Dialogue):
     """A dialogue with a bug: the word "boom" raises."""
 
-    def handle(self, channel, address, text, *, now=None):
+    def handle(self, channel, address, text, **kwargs):
         if "boom" in text:
             raise RuntimeError("boom: an internal detail")
-        return super().handle(channel, address, text, now=now)
+        return super().handle(channel, address, text, **kwargs)
 
 
 def test_an_error_in_a_handler_is_logged_and_the_resident_gets_an_apology(db, telegram, caplog):

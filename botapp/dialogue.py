@@ -138,10 +138,13 @@ class Dialogue:
         """The sender's conversation row, started on first contact (race-safe) in `language` (a
         newcomer's app's, where known); later messages keep theirs."""
         found = _conversation(channel, address)
-        if not found:  # (or started a moment ago by another of their messages)
-            _new_conversation(channel, address, language or Conversation.language.default, utcnow())
-            found = _conversation(channel, address)
-        return found[0]
+        if found:
+            return found[0]
+        started = Conversation(channel=channel, address=address, language=language or Conversation.language.default,
+                               updated_at=utcnow())
+        started.id = _new_conversation(channel, address, started.language, started.updated_at)
+        # None: started a moment ago by another of their messages.
+        return started if started.id is not None else _conversation(channel, address)[0]
 
     @staticmethod
     def remember(conversation, **changes):

@@ -3,7 +3,7 @@
 import datetime
 import secrets
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from ledger import db
 from ledger.db import prepared
@@ -111,8 +111,6 @@ _open_by_code = prepared(lambda code, status: Activity.select().where(
     (Activity.code == code) & (Activity.status == status)))
 _signup_of = prepared(lambda activity, resident: Signup.select().where(
     (Signup.activity == activity) & (Signup.resident == resident)))
-_one_in_state = prepared(lambda activity, state: Signup.select(Signup.id).where(
-    (Signup.activity == activity) & (Signup.state == state)).limit(1))
 
 
 def edit_activity(staff, activity, **changes):
@@ -246,6 +244,10 @@ def _take_seat(activity_id):
 _seat_taken = prepared(lambda activity: Activity.update(taken=Activity.taken + 1).where(
     (Activity.id == activity) & (Activity.taken < Activity.capacity)))
 #: Touching the row locks it for the transaction, if the activity is open.
+#: A newcomer takes a free seat unless someone is waiting (nobody jumps the queue): one statement.
+_seat_for_newcomer = prepared(lambda activity, waiting: Activity.update(taken=Activity.taken + 1).where(
+    (Activity.id == activity) & (Activity.taken < Activity.capacity)
+    & ~fn.EXISTS(Signup.select(Signup.id).where((Signup.activity == activity) & (Signup.state == waiting)))))
 _locked_if_open = prepared(lambda activity, status: Activity.update(taken=Activity.taken).where(
     (Activity.id == activity) & (Activity.status == status)))
 _new_signup = prepared(lambda activity, resident, state, staff, now: Signup.insert(
@@ -281,11 +283,11 @@ def _join(resident, activity, staff, now):
     existing = next(iter(_signup_of(activity.id, resident.id)), None)
     if existing is not None and existing.state != Signup.CANCELLED:
         return existing
-    # Nobody jumps the queue: with people waiting, a newcomer waits too.
-    waiting = bool(_one_in_state(activity.id, Signup.WAITLISTED))
-    state = Signup.SIGNED_UP if not waiting and _take_seat(activity.id) else Signup.WAITLISTED
+    state = Signup.SIGNED_UP if _seat_for_newcomer(activity.id, Signup.WAITLISTED) else Signup.WAITLISTED
     if existing is None:
-        signup = Signup.get_by_id(_new_signup(activity.id, resident.id, state, staff and staff.id, now))
+        signup = Signup(activity=activity.id, resident=resident.id, state=state, created_by=staff and staff.id,
+                        created_at=now, updated_at=now)
+        signup.id = _new_signup(activity.id, resident.id, state, signup.created_by_id, now)
     else:
         changed = (
             Signup.update(state=state, reason="", created_at=now, updated_at=now, created_by=staff)

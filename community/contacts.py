@@ -59,8 +59,8 @@ def _keep(resident, channel, **values):
                      .on_conflict_ignore()))
     update, insert = _KEEPERS[key]
     now = utcnow()
-    if not update(resident.id, channel, now) and insert(resident.id, channel, now) is None:
-        update(resident.id, channel, now)  # created a moment ago by someone else
+    if insert(resident.id, channel, now) is None:  # it exists (or was created a moment ago)
+        update(resident.id, channel, now)
 
 
 def set_opted_out(resident, channel, opted_out=True):

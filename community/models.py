@@ -165,7 +165,8 @@ class Signup(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("activity", "resident"), True),)
+        # (activity, state): migration 0020's signup_activity_state.
+        indexes = ((("activity", "resident"), True), (("activity", "state"), False))
 
 
 class CheckInFailure(BaseModel):

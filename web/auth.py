@@ -49,6 +49,10 @@ def load_user(user_id):
     return StaffUser(staff)
 
 
+#: Blueprints only machines call (the SMS providers' webhooks): no session, nobody logs in, so
+#: the login hooks are skipped for them.
+WEBHOOKS = frozenset({"sms"})
+
 #: A session ends after this long without a request, and after this long in any case.
 IDLE, ABSOLUTE = 2 * 3600, 12 * 3600
 
@@ -56,7 +60,7 @@ IDLE, ABSOLUTE = 2 * 3600, 12 * 3600
 @bp.before_app_request
 def end_old_sessions():
     """Log out a session left idle (a shared office computer) or older than a working day."""
-    if not current_user.is_authenticated:
+    if request.blueprint in WEBHOOKS or not current_user.is_authenticated:
         return None
     now = int(time.time())
     if now - session.get("seen", 0) > IDLE or now - session.get("since", 0) > ABSOLUTE:

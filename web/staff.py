@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, login_user
 from community import Community, CommunityError, Staff, places, staffing
 from community.staffing import check_password
 
-from .auth import StaffUser, current_staff, roles_required
+from .auth import WEBHOOKS, StaffUser, current_staff, roles_required
 from .forms import ActionForm, OwnPasswordForm, RoleForm, StaffForm, choices
 from .i18n import ROLE_NAMES, error_message, select_locale
 from .util import once
@@ -22,7 +22,7 @@ OPEN_WHILE_CHANGING = {"staff.own_password", "auth.logout", "auth.login", "stati
 
 @bp.before_app_request
 def choose_own_password_first():
-    if (current_user.is_authenticated and current_user.staff.must_change_password
+    if (request.blueprint not in WEBHOOKS and current_user.is_authenticated and current_user.staff.must_change_password
             and request.endpoint not in OPEN_WHILE_CHANGING):
         flash(_("Please choose your own password first."), "warning")
         return redirect(url_for("staff.own_password"))

@@ -53,7 +53,16 @@ def test_unsigned_forged_and_wrongly_signed_requests_are_refused(client, place):
     assert signed_post(client, "/sms/inbound", form, token="another-token").status_code == 403
     tampered = RequestValidator(TOKEN).compute_signature(BASE + "/sms/inbound", {**form, "Body": "HELP"})
     assert client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": tampered}).status_code == 403
+    assert client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": "签名".encode().decode("latin-1")}
+                       ).status_code == 403
     assert Inbound.select().count() == 0
+
+
+def test_a_signature_over_the_url_with_its_port_is_accepted_too(client, place):
+    # Twilio has signed https URLs with :443 as well as without; the library accepts either.
+    form = {"MessageSid": "SM1", "From": PHONE, "Body": "BAL"}
+    signature = RequestValidator(TOKEN).compute_signature(BASE + ":443/sms/inbound", form)
+    assert client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
 
 
 def test_the_webhook_is_closed_without_an_auth_token(db_url):

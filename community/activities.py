@@ -243,11 +243,11 @@ def _take_seat(activity_id):
 
 _seat_taken = prepared(lambda activity: Activity.update(taken=Activity.taken + 1).where(
     (Activity.id == activity) & (Activity.taken < Activity.capacity)))
-#: Touching the row locks it for the transaction, if the activity is open.
 #: A newcomer takes a free seat unless someone is waiting (nobody jumps the queue): one statement.
 _seat_for_newcomer = prepared(lambda activity, waiting: Activity.update(taken=Activity.taken + 1).where(
     (Activity.id == activity) & (Activity.taken < Activity.capacity)
     & ~fn.EXISTS(Signup.select(Signup.id).where((Signup.activity == activity) & (Signup.state == waiting)))))
+#: Touching the row locks it for the transaction, if the activity is open.
 _locked_if_open = prepared(lambda activity, status: Activity.update(taken=Activity.taken).where(
     (Activity.id == activity) & (Activity.status == status)))
 _new_signup = prepared(lambda activity, resident, state, staff, now: Signup.insert(

@@ -18,8 +18,8 @@ from catalog.models import CounterCode
 from catalog.reports import done_on, what_for
 from community import Case, CommunityError, Resident, cases, contacts
 from community import activities as act
-from community.errors import ActivityNotFound, ReportTooLong, ResidentClosed
-from community.people import communities, find_resident, register_resident, rename_self
+from community.errors import ActivityNotFound, InvalidPhone, ReportTooLong, ResidentClosed
+from community.people import communities, find_resident, normalise_phone, register_resident, rename_self
 from ledger import db
 from ledger.db import prepared
 from ledger.models import to_local, utcnow
@@ -169,9 +169,16 @@ class Dialogue:
         return contact_of(resident, SMS, conversation).opted_out if resident else conversation.opted_out
 
     def resident_for(self, channel, address):
+        return self.resident_and_contact(channel, address)[0]
+
+    def resident_and_contact(self, channel, address):
+        """The sender's resident record and their contact on `channel`, or (None, None)."""
         if channel == SMS:
-            return find_resident(phone=address, region=self.region)
-        return find_resident(telegram_id=int(address))
+            try:
+                return contacts.resident_at(SMS, normalise_phone(address, self.region))
+            except InvalidPhone:
+                return None, None
+        return contacts.resident_at(channel, int(address))
 
     # --- the entry point ---------------------------------------------------------------------
 
@@ -214,7 +221,7 @@ class Dialogue:
             bare = "menu" if cleaned == "0" else whole(text)
             intent = bare if bare in ("stop", "start", "menu", "help", "cancel") else None
             argument = argument if intent else cleaned
-        resident = self.resident_for(channel, address)
+        resident, contact = self.resident_and_contact(channel, address)
         language = resident.language if resident else conversation.language
 
         # Opting out and back in come before everything else, in any state.
@@ -222,7 +229,7 @@ class Dialogue:
             return self.stop(channel, conversation, resident, language)
         if intent == "start":
             return self.start(channel, conversation, resident, language)
-        contact = contact_of(resident, channel, conversation) if resident else None
+        contact = contact_of(resident, channel, conversation, contact) if resident else None
         if channel == SMS and (contact.opted_out if contact else conversation.opted_out):
             return self.opted_out(conversation, language, now)
         if contact is not None and not contact.verified:

@@ -24,10 +24,11 @@ class Conversation(BaseModel):
         indexes = ((("channel", "address"), True),)
 
 
-def contact_of(resident, channel, conversation=None):
-    """The resident's contact on `channel`. A STOP said from their address before staff registered
-    it was kept on its conversation, and is carried over (only the person can undo it)."""
-    contact = contacts.contact(resident, channel)
+def contact_of(resident, channel, conversation=None, contact=None):
+    """The resident's contact on `channel` (`contact`, when it was just read). A STOP said from
+    their address before staff registered it was kept on its conversation, and is carried over
+    (only the person can undo it)."""
+    contact = contact or contacts.contact(resident, channel)
     address = contacts.address(resident, channel)
     if conversation is None and address is not None:
         conversation = Conversation.get_or_none((Conversation.channel == channel) & (Conversation.address == address))

@@ -24,12 +24,14 @@ SQLITE_PRAGMAS = (
 )
 
 
-class _WritersQueue:
-    """SQLite with its writers in a queue: a transaction waits its turn on an flock of a file
-    beside the database (`linli.db-queue`) before BEGIN IMMEDIATE and gives it up at COMMIT or
-    ROLLBACK, so the kernel wakes the next writer the moment one ends. SQLite's own wait polls
-    with sleeps that grow to 100 ms: under load a writer waited many times as long as the lock
-    was held. Other programs that open the file still meet SQLite's lock as before."""
+class _QueuedPooledSqlite(PooledSqliteDatabase):
+    """SQLite for a serving process (a web worker, the bot, the worker), its writers in a queue:
+    a transaction waits its turn on an flock of a file beside the database (`linli.db-queue`)
+    before BEGIN IMMEDIATE and gives it up at COMMIT or ROLLBACK, so the kernel wakes the next
+    writer the moment one ends. SQLite's own wait polls with sleeps that grow to 100 ms: two web
+    workers waited longer for the lock than it was held. A one-off command writing back to back
+    (an import) keeps SQLite's own wait, which lets it keep the lock between its transactions,
+    and so does any other program that opens the file."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,14 +72,6 @@ class _WritersQueue:
             self._done()
 
 
-class _QueuedSqlite(_WritersQueue, SqliteDatabase):
-    pass
-
-
-class _QueuedPooledSqlite(_WritersQueue, PooledSqliteDatabase):
-    pass
-
-
 #: Connections one pooled process keeps at most (a gunicorn worker, the bot, a worker).
 POOL_SIZE = 16
 
@@ -107,9 +101,10 @@ def open_database(url, base_dir=None, pool=False, key=None):
         options |= {"pragmas": SQLITE_PRAGMAS, "lock_type": "IMMEDIATE"}
         if pool:
             options["check_same_thread"] = False  # a pooled connection serves one thread at a time
-        database = (_QueuedPooledSqlite if pool else _QueuedSqlite)(**parse(url), **options)
-    else:
-        database = connect(url, **(options if pool else {}))
+    elif not pool:
+        options = {}
+    database = (_QueuedPooledSqlite(**parse(url), **options) if scheme == "sqlite" and pool
+                else connect(url, **options))
     db.initialize(database)
     use_key(key)
     return database

@@ -1,5 +1,6 @@
-"""On SQLite, writers wait their turn in a queue the kernel keeps (an flock of `linli.db-queue`),
-not in SQLite's busy handler, which sleeps in steps that grow to 100 ms."""
+"""On SQLite, a serving process's writers (pooled: web workers, the bot, the worker) wait their
+turn in a queue the kernel keeps (an flock of `linli.db-queue`), not in SQLite's busy handler,
+which sleeps in steps that grow to 100 ms."""
 
 import fcntl
 import os
@@ -14,14 +15,17 @@ from community.models import Community, Resident
 
 
 @pytest.fixture
-def queue_file(db):
+def queue_file(db_url, place):
     if not ledger.is_sqlite():
         pytest.skip("PostgreSQL writers do not share one lock")
-    return f"{db.database}-queue"
+    ledger.db.close()
+    database = ledger.open_database(db_url, pool=True)
+    yield f"{database.database}-queue"
+    database.close_all()
 
 
 def register(url, community_id, started):
-    ledger.open_database(url)
+    ledger.open_database(url, pool=True)
     started.set()
     people.register_resident(Community.get_by_id(community_id), "王秀英", phone="+8613900000001")
 

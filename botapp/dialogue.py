@@ -18,8 +18,8 @@ from catalog.models import CounterCode
 from catalog.reports import done_on, what_for
 from community import Case, CommunityError, Resident, cases, contacts
 from community import activities as act
-from community.errors import ActivityNotFound, InvalidPhone, ReportTooLong, ResidentClosed
-from community.people import communities, find_resident, normalise_phone, register_resident, rename_self
+from community.errors import ActivityNotFound, ReportTooLong, ResidentClosed
+from community.people import communities, find_resident, find_sender, register_resident, rename_self
 from ledger import db
 from ledger.db import prepared
 from ledger.models import to_local, utcnow
@@ -174,11 +174,8 @@ class Dialogue:
     def resident_and_contact(self, channel, address):
         """The sender's resident record and their contact on `channel`, or (None, None)."""
         if channel == SMS:
-            try:
-                return contacts.resident_at(SMS, normalise_phone(address, self.region))
-            except InvalidPhone:
-                return None, None
-        return contacts.resident_at(channel, int(address))
+            return find_sender(phone=address, region=self.region)
+        return find_sender(telegram_id=int(address))
 
     # --- the entry point ---------------------------------------------------------------------
 

@@ -7,8 +7,6 @@ by the first channel in `Contact.CHANNELS` that the resident can be reached on a
 process can send through; when none of those is set up they go to the log (development).
 """
 
-from peewee import JOIN
-
 from ledger.db import prepared
 from ledger.models import utcnow
 
@@ -31,28 +29,6 @@ def address(resident, channel):
 
 _contact = prepared(lambda resident, channel: Contact.select().where(
     (Contact.resident == resident) & (Contact.channel == channel)))
-
-
-def _resident_with_contact(channel, column):
-    return prepared(lambda value: Resident.select(Resident, Contact).join(
-        Contact, JOIN.LEFT_OUTER, on=(Contact.resident == Resident.id) & (Contact.channel == channel), attr="kept")
-        .where(column == value).limit(1))
-
-
-_RESIDENT_AT = {SMS: _resident_with_contact(SMS, Resident.phone),
-                TELEGRAM: _resident_with_contact(TELEGRAM, Resident.telegram_id)}
-
-
-def resident_at(channel, address):
-    """The resident whose own address on `channel` this is (an E.164 number, a Telegram id), with
-    their contact there, in one read: (resident, contact), or (None, None)."""
-    found = _RESIDENT_AT[channel](address)
-    if not found:
-        return None, None
-    resident = found[0]
-    kept = vars(resident).pop("kept", None)
-    return resident, kept if kept is not None and kept.id is not None else Contact(resident=resident.id,
-                                                                                    channel=channel)
 
 
 def contact(resident, channel):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import phonenumbers
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from peewee import IntegrityError
+from peewee import JOIN, IntegrityError
 from pypinyin import lazy_pinyin
 
 import ledger
@@ -37,7 +37,7 @@ from .errors import (
     UnknownCommunity,
     UnknownLanguage,
 )
-from .models import LANGUAGES, Community, Resident, Staff
+from .models import LANGUAGES, Community, Contact, Resident, Staff
 
 _hasher = PasswordHasher()
 MAX_NAME = 60
@@ -310,19 +310,35 @@ def find_resident(*, phone=None, telegram_id=None, resident_id=None, region="CN"
     """Return the resident matching a phone (any format), Telegram id or id, or None."""
     if resident_id is not None:
         return Resident.select().where(Resident.id == resident_id).first()
+    return find_sender(phone=phone, telegram_id=telegram_id, region=region)[0]
+
+
+def find_sender(*, phone=None, telegram_id=None, region="CN"):
+    """The resident writing from this phone (any format) or Telegram id and their contact on that
+    channel (an unsaved default when none was kept), in one read: (resident, contact), or (None, None)."""
     if telegram_id is not None:
-        found = _by_telegram(telegram_id)
+        channel, found = Contact.TELEGRAM, _by_telegram(telegram_id)
     else:
         try:
-            found = _by_phone(normalise_phone(phone, region))
+            channel, found = Contact.SMS, _by_phone(normalise_phone(phone, region))
         except InvalidPhone:
-            return None
-    return found[0] if found else None
+            return None, None
+    if not found:
+        return None, None
+    resident = found[0]
+    kept = vars(resident).pop("kept")  # None when they have no contact row on the channel
+    return resident, kept if kept is not None else Contact(resident=resident.id, channel=channel)
+
+
+def _with_contact(column, channel):
+    return prepared(lambda value: Resident.select(Resident, Contact).join(
+        Contact, JOIN.LEFT_OUTER, on=(Contact.resident == Resident.id) & (Contact.channel == channel), attr="kept")
+        .where(column == value).limit(1))
 
 
 # The look-ups every message makes, compiled once.
-_by_phone = prepared(lambda phone: Resident.select().where(Resident.phone == phone).limit(1))
-_by_telegram = prepared(lambda telegram: Resident.select().where(Resident.telegram_id == telegram).limit(1))
+_by_phone = _with_contact(Resident.phone, Contact.SMS)
+_by_telegram = _with_contact(Resident.telegram_id, Contact.TELEGRAM)
 
 
 def get_resident(resident_id):

@@ -75,3 +75,21 @@ def test_a_new_number_starts_with_its_own_sms_contact(place, boss):
     update_resident(boss, resident, phone="13900139001")
     resident = Resident.get_by_id(resident.id)
     assert not contacts.opted_out(resident, SMS) and not contacts.contact(resident, SMS).verified
+
+
+def test_a_sender_is_read_with_their_contact_on_that_channel(place):
+    from community.people import find_sender
+
+    both = make.resident(place.north, "陈姐", phone_number="+8613800138003", telegram_id=4242)
+    make.resident(place.north, "王阿姨", phone_number="+8613800138001")
+    resident, contact = find_sender(phone="138 0013 8003")
+    assert resident.id == both.id and contact.id is None
+    assert (contact.channel, contact.opted_out, contact.verified) == (SMS, False, False)
+    contacts.set_opted_out(both, SMS)
+    contacts.mark_verified(both, TELEGRAM)
+    resident, contact = find_sender(phone="+8613800138003")
+    assert contact.channel == SMS and contact.opted_out and not contact.verified
+    resident, contact = find_sender(telegram_id=4242)
+    assert contact.channel == TELEGRAM and contact.verified and not contact.opted_out
+    assert find_sender(phone="+8613800138001")[1].opted_out is False
+    assert find_sender(phone="+8613999999999") == (None, None) == find_sender(phone="不是号码")

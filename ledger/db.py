@@ -2,12 +2,14 @@
 
 import fcntl
 import os
+import select
 import threading
 
-from peewee import DatabaseProxy, Insert, PostgresqlDatabase, SelectBase, SqliteDatabase
+from peewee import DatabaseProxy, Insert, PostgresqlDatabase, SelectBase, SqliteDatabase, __exception_wrapper__
 from playhouse.db_url import connect, parse
 from playhouse.migrations import Runner
-from playhouse.pool import PooledSqliteDatabase
+from playhouse.pool import PooledSqliteDatabase, _PooledPostgresqlDatabase
+from psycopg.pq import TransactionStatus
 
 from .keys import use_key
 
@@ -72,6 +74,57 @@ class _QueuedPooledSqlite(PooledSqliteDatabase):
             self._done()
 
 
+class _Postgres(PostgresqlDatabase):
+    """PostgreSQL, each transaction's BEGIN sent with its first statement (psycopg's pipeline
+    mode) instead of on a round trip of its own: on a busy server a round trip costs more than
+    most of the statements a message makes. A transaction that runs no statement sends nothing."""
+
+    def begin(self):
+        self.connection()  # connects now, as peewee's BEGIN would: connecting forgets transactions
+        self._state.begin_pending = True
+
+    def execute_sql(self, sql, params=None):
+        if not getattr(self._state, "begin_pending", False):
+            return super().execute_sql(sql, params)
+        self._state.begin_pending = False
+        self._log_query(sql, params)
+        with __exception_wrapper__:
+            connection = self.connection()
+            with connection.pipeline():  # both go out together; leaving waits for both answers
+                connection.execute("BEGIN")
+                cursor = connection.cursor()
+                cursor.execute(sql, params or ())
+        return cursor
+
+    def commit(self):
+        if not self._skip_pending():
+            super().commit()
+
+    def rollback(self):
+        if not self._skip_pending():
+            super().rollback()
+
+    def _skip_pending(self):
+        pending = getattr(self._state, "begin_pending", False)
+        self._state.begin_pending = False
+        return pending
+
+
+class _PooledPostgres(_PooledPostgresqlDatabase, _Postgres):
+    """Pooled PostgreSQL that checks a connection it hands out without a round trip when it can:
+    an idle connection the server has sent nothing to since it came back is as alive as a ping
+    would find it. One with something to read (a notice, or the goodbye of a server that shut
+    down or ended the session) is pinged as peewee always does, and dropped if that fails."""
+
+    def _is_closed(self, conn):
+        if not conn.closed and conn.pgconn.transaction_status == TransactionStatus.IDLE:
+            waiting = select.poll()
+            waiting.register(conn.fileno(), select.POLLIN)
+            if not waiting.poll(0):
+                return False
+        return super()._is_closed(conn)
+
+
 #: Connections one pooled process keeps at most (a gunicorn worker, the bot, a worker).
 POOL_SIZE = 16
 
@@ -103,8 +156,12 @@ def open_database(url, base_dir=None, pool=False, key=None):
             options["check_same_thread"] = False  # a pooled connection serves one thread at a time
     elif not pool:
         options = {}
-    database = (_QueuedPooledSqlite(**parse(url), **options) if scheme == "sqlite" and pool
-                else connect(url, **options))
+    if scheme in ("postgres", "postgresql"):
+        database = (_PooledPostgres if pool else _Postgres)(**parse(url), **options)
+    elif scheme == "sqlite" and pool:
+        database = _QueuedPooledSqlite(**parse(url), **options)
+    else:
+        database = connect(url, **options)
     db.initialize(database)
     use_key(key)
     return database

@@ -1,0 +1,49 @@
+"""Transactions on PostgreSQL send BEGIN with their first statement (and, later in this file,
+writes with COMMIT): every outcome stays what a round trip each would give, on both databases."""
+
+import pytest
+from peewee import IntegrityError
+
+from botapp.models import Inbound
+
+
+def keys():
+    return sorted(row.key for row in Inbound.select())
+
+
+def test_a_transaction_whose_first_statement_fails_leaves_nothing_and_the_connection_usable(db):
+    Inbound.create(key="sms:1")
+    with pytest.raises(IntegrityError), db.atomic():
+        Inbound.create(key="sms:1")  # the first statement of the transaction
+    with db.atomic():
+        Inbound.create(key="sms:2")
+    assert keys() == ["sms:1", "sms:2"]
+
+
+def test_a_transaction_fails_half_way_and_leaves_nothing(db):
+    with pytest.raises(IntegrityError), db.atomic():
+        Inbound.create(key="sms:3")
+        Inbound.create(key="sms:3")
+    assert keys() == []
+
+
+def test_transactions_that_run_nothing_or_only_a_savepoint_commit_and_roll_back(db):
+    with db.atomic():
+        pass
+    with db.atomic() as outer:
+        outer.rollback()
+    with db.atomic(), db.atomic():  # the inner one's savepoint is the transaction's first statement
+        Inbound.create(key="sms:4")
+    with pytest.raises(ZeroDivisionError), db.atomic():
+        with db.atomic():
+            Inbound.create(key="sms:5")
+        1 / 0  # noqa: B018
+    assert keys() == ["sms:4"]
+
+
+def test_a_rolled_back_transaction_can_be_followed_by_another_on_the_same_connection(db):
+    with db.atomic() as txn:
+        Inbound.create(key="sms:6")
+        txn.rollback()  # peewee begins again at once: the next statement is in a new transaction
+        Inbound.create(key="sms:7")
+    assert keys() == ["sms:7"]

@@ -19,9 +19,9 @@ from catalog.reports import done_on, what_for
 from community import Case, CommunityError, Resident, cases, contacts
 from community import activities as act
 from community.errors import ActivityNotFound, ReportTooLong, ResidentClosed
-from community.people import communities, find_resident, find_sender, register_resident, rename_self
+from community.people import communities, find_resident, register_resident, rename_self, sender_lookup
 from ledger import db
-from ledger.db import prepared
+from ledger.db import prepared, together
 from ledger.models import to_local, utcnow
 
 from .channels import capabilities
@@ -138,13 +138,22 @@ class Dialogue:
         """The sender's conversation row, started on first contact (race-safe) in `language` (a
         newcomer's app's, where known); later messages keep theirs."""
         found = _conversation(channel, address)
-        if found:
-            return found[0]
+        return found[0] if found else self._start(channel, address, language)
+
+    def _start(self, channel, address, language):
         started = Conversation(channel=channel, address=address, language=language or Conversation.language.default,
                                updated_at=utcnow())
         started.id = _new_conversation(channel, address, started.language, started.updated_at)
         # None: started a moment ago by another of their messages.
         return started if started.id is not None else _conversation(channel, address)[0]
+
+    def look_up(self, channel, address, *also):
+        """What answering a message reads first, in one go: the sender's conversation (None
+        before their first message), their (resident, contact), and the results of the prepared
+        queries `also` (`query.bind(...)`)."""
+        conversation, sender, *rest = together(_conversation.bind(channel, address),
+                                               self._sender(channel, address), *also)
+        return (conversation[0] if conversation else None), sender, rest
 
     @staticmethod
     def remember(conversation, **changes):
@@ -173,9 +182,12 @@ class Dialogue:
 
     def resident_and_contact(self, channel, address):
         """The sender's resident record and their contact on `channel`, or (None, None)."""
+        return self._sender(channel, address).run()
+
+    def _sender(self, channel, address):
         if channel == SMS:
-            return find_sender(phone=address, region=self.region)
-        return find_sender(telegram_id=int(address))
+            return sender_lookup(phone=address, region=self.region)
+        return sender_lookup(telegram_id=int(address))
 
     # --- the entry point ---------------------------------------------------------------------
 
@@ -209,16 +221,17 @@ class Dialogue:
     #: States that asked "1 yes / 2 no".
     CONFIRMING = ("confirm_cancel", "confirm_rename", "confirm_name", "verify_case")
 
-    def handle(self, channel, address, text, *, now=None, language=None):
-        """Answer one message from `address` on `channel` (a newcomer's app is in `language`)."""
+    def handle(self, channel, address, text, *, now=None, language=None, found=None):
+        """Answer one message from `address` on `channel` (a newcomer's app is in `language`);
+        `found`: what `look_up` just read for it."""
         now = now or utcnow()
         intent, argument, cleaned = understand(text)
-        conversation = self.conversation(channel, address, language)
+        conversation, (resident, contact) = found or self.look_up(channel, address)[:2]
+        conversation = conversation or self._start(channel, address, language)
         if conversation.state in self.FREE_TEXT:  # a report's words are its own: only a bare STOP, 0 or 菜单 counts
             bare = "menu" if cleaned == "0" else whole(text)
             intent = bare if bare in ("stop", "start", "menu", "help", "cancel") else None
             argument = argument if intent else cleaned
-        resident, contact = self.resident_and_contact(channel, address)
         language = resident.language if resident else conversation.language
 
         # Opting out and back in come before everything else, in any state.

@@ -17,7 +17,7 @@ from peewee import Case, IntegrityError, fn
 from community.errors import InvalidPhone
 from community.people import mask_phone, normalise_phone
 from ledger import db
-from ledger.db import prepared
+from ledger.db import later, prepared
 from ledger.models import utcnow
 
 from .dialogue import SMS
@@ -65,16 +65,19 @@ def answer(dialogue, message_id, sender, body, *, now=None):
     folded = fold(cleaned)
     try:
         with db.atomic():
-            limited = None if intent in ALWAYS else _limit(dialogue, phone, folded, now)
+            recent = () if intent in ALWAYS else (
+                _recent.bind(phone, folded, now - SAME_TEXT_WINDOW, now - BURST_WINDOW, now - DAY),)
+            conversation, sender, counts = dialogue.look_up(SMS, phone, *recent)
+            limited = _limit(dialogue, phone, counts[0][0], now) if counts else None
             if limited is not None:
                 text = limited or None
                 log.info("SMS from %s held by a limit", mask_phone(phone))
             else:
-                reply = dialogue.handle(SMS, phone, body or "", now=now)
+                reply = dialogue.handle(SMS, phone, body or "", now=now, found=(conversation, sender))
                 text = None if reply.silent else reply.full_text()
             # Written last, with its reply, in the transaction of what it did: a redelivery
-            # fails here and undoes its own second effects.
-            _keep_inbound(key, phone, folded, now, text or "", segments(text) if text else 0)
+            # fails here (at the latest at COMMIT) and undoes its own second effects.
+            later(_keep_inbound.bind(key, phone, folded, now, text or "", segments(text) if text else 0))
     except IntegrityError:
         seen = Inbound.get_or_none(Inbound.key == key)
         log.info("SMS %s delivered again; answered from the first time", key)
@@ -99,10 +102,9 @@ _keep_inbound = prepared(lambda key, address, fold, now, reply, cost: Inbound.in
     key=key, address=address, fold=fold, created_at=now, reply=reply, segments=cost))
 
 
-def _limit(dialogue, phone, folded, now):
-    """None when the message (`folded`) may be answered; else the one reply that says when to
-    try again (the first time a limit bites), or "" (silence) after it."""
-    counts = _recent(phone, folded, now - SAME_TEXT_WINDOW, now - BURST_WINDOW, now - DAY)[0]
+def _limit(dialogue, phone, counts, now):
+    """None when the message may be answered, by the `counts` of `_recent`; else the one reply
+    that says when to try again (the first time a limit bites), or "" (silence) after it."""
     same, burst, spent = (counts[0] or 0, counts[1]), (counts[2] or 0, counts[3]), counts[4] or 0
     if same[0] < SAME_TEXT_LIMIT and burst[0] < BURST_LIMIT and spent < DAILY_SEGMENTS:
         return None

@@ -16,7 +16,7 @@ from pypinyin import lazy_pinyin
 
 import ledger
 from ledger import Account, db
-from ledger.db import prepared
+from ledger.db import Bound, prepared
 
 from . import contacts
 from .audit import record
@@ -316,13 +316,22 @@ def find_resident(*, phone=None, telegram_id=None, resident_id=None, region="CN"
 def find_sender(*, phone=None, telegram_id=None, region="CN"):
     """The resident writing from this phone (any format) or Telegram id and their contact on that
     channel (an unsaved default when none was kept), in one read: (resident, contact), or (None, None)."""
+    return sender_lookup(phone=phone, telegram_id=telegram_id, region=region).run()
+
+
+def sender_lookup(*, phone=None, telegram_id=None, region="CN"):
+    """find_sender's read, to run alone or with others (`ledger.db.together`)."""
     if telegram_id is not None:
-        channel, found = Contact.TELEGRAM, _by_telegram(telegram_id)
+        channel, read = Contact.TELEGRAM, _by_telegram.bind(telegram_id)
     else:
         try:
-            channel, found = Contact.SMS, _by_phone(normalise_phone(phone, region))
+            channel, read = Contact.SMS, _by_phone.bind(normalise_phone(phone, region))
         except InvalidPhone:
-            return None, None
+            return Bound.known((None, None))
+    return read.then(lambda found: _sender(found, channel))
+
+
+def _sender(found, channel):
     if not found:
         return None, None
     resident = found[0]

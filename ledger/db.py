@@ -1,9 +1,12 @@
 """The database handle: declared here, bound to a URL by the entry points."""
 
 import fcntl
+import functools
 import os
 import select
 import threading
+from collections.abc import Callable
+from typing import NamedTuple
 
 from peewee import DatabaseProxy, Insert, PostgresqlDatabase, SelectBase, SqliteDatabase, __exception_wrapper__
 from playhouse.db_url import connect, parse
@@ -75,39 +78,72 @@ class _QueuedPooledSqlite(PooledSqliteDatabase):
 
 
 class _Postgres(PostgresqlDatabase):
-    """PostgreSQL, each transaction's BEGIN sent with its first statement (psycopg's pipeline
-    mode) instead of on a round trip of its own: on a busy server a round trip costs more than
-    most of the statements a message makes. A transaction that runs no statement sends nothing."""
+    """PostgreSQL with fewer round trips (on a busy server one costs more than most statements a
+    message makes). What nobody waits for the answer to — a transaction's BEGIN, its savepoints,
+    a last write handed to `later` — waits and goes out with the next statement, or with COMMIT,
+    in one psycopg pipeline; `together` sends several reads at once. A transaction that runs no
+    statement sends nothing. A waiting statement's error is raised where it goes out."""
+
+    BEGIN = ("BEGIN", None)
+    #: What peewee runs for a savepoint (and never reads the answer of): how each changes the
+    #: number of savepoint blocks open.
+    SAVEPOINTS = {"SAVEPOINT ": 1, "RELEASE SAVEPOINT ": -1, "ROLLBACK TO SAVEPOINT ": -1}
+
+    def _waiting(self):
+        state = self._state  # one per thread
+        if not hasattr(state, "waiting"):
+            state.waiting, state.savepoints = [], 0
+        return state.waiting
+
+    def _take_waiting(self):
+        waiting, self._state.waiting = self._waiting(), []
+        return waiting
 
     def begin(self):
         self.connection()  # connects now, as peewee's BEGIN would: connecting forgets transactions
-        self._state.begin_pending = True
+        self._state.waiting, self._state.savepoints = [self.BEGIN], 0
+
+    def later(self, sql, params, *, in_savepoint=False):
+        """Send `sql` with the next statement or COMMIT when in a transaction and, unless
+        `in_savepoint`, in no savepoint block (whose end is no COMMIT); else now."""
+        self._log_query(sql, params)
+        self._waiting()
+        if self.in_transaction() and (in_savepoint or not self._state.savepoints):
+            self._state.waiting.append((sql, params))
+        else:
+            self.send([(sql, params)])
 
     def execute_sql(self, sql, params=None):
-        if not getattr(self._state, "begin_pending", False):
+        step = next((n for word, n in self.SAVEPOINTS.items() if sql.startswith(word)), None)
+        if step is not None and self.in_transaction():
+            self.later(sql, params, in_savepoint=True)
+            self._state.savepoints += step
+            return None
+        if not self._waiting():
             return super().execute_sql(sql, params)
-        self._state.begin_pending = False
         self._log_query(sql, params)
+        return self.send([(sql, params)])[-1]
+
+    def send(self, statements):
+        """Run what is waiting and then `statements`, in one round trip; return their cursors."""
+        everything = self._take_waiting() + statements
         with __exception_wrapper__:
             connection = self.connection()
-            with connection.pipeline():  # both go out together; leaving waits for both answers
-                connection.execute("BEGIN")
-                cursor = connection.cursor()
-                cursor.execute(sql, params or ())
-        return cursor
+            with connection.pipeline():  # leaving it waits for every answer
+                cursors = [connection.cursor() for _ in everything]
+                for cursor, (sql, params) in zip(cursors, everything, strict=True):
+                    cursor.execute(sql, params or ())
+        return cursors[len(everything) - len(statements):]
 
     def commit(self):
-        if not self._skip_pending():
-            super().commit()
+        if self._waiting() == [self.BEGIN]:
+            self._state.waiting = []  # nothing of the transaction reached the server
+        else:
+            self.send([("COMMIT", None)])
 
     def rollback(self):
-        if not self._skip_pending():
+        if self._take_waiting()[:1] != [self.BEGIN]:  # else nothing of it reached the server
             super().rollback()
-
-    def _skip_pending(self):
-        pending = getattr(self._state, "begin_pending", False)
-        self._state.begin_pending = False
-        return pending
 
 
 class _PooledPostgres(_PooledPostgresqlDatabase, _Postgres):
@@ -213,24 +249,24 @@ def prepared(build):
     arity = build.__code__.co_argcount
     compiled = {}
 
-    def run(*values):
-        entry = compiled.get(type(db.obj))
-        if entry is None:
-            slots = [_Slot(n) for n in range(arity)]
-            query = build(*slots)
-            if isinstance(query, Insert):
-                _no_frozen_defaults(query)
-                if is_postgresql():
-                    query = query.returning(query.model._meta.primary_key)
-            sql, params = query.sql()
-            marks = {**{int(s): s.n for s in slots}, **{str(s): s.n for s in slots}}
-            where = [p.n if isinstance(p, _Slot) else marks.get(p)
-                     if isinstance(p, (int, str)) and not isinstance(p, bool) else None for p in params]
-            if {n for n in where if n is not None} != set(range(arity)):
-                raise ValueError(f"every value must appear in the query: {sql}")
-            entry = compiled[type(db.obj)] = [query, sql, params, where, None]
-        query, sql, params, where, resolved = entry
-        cursor = db.execute_sql(sql, [p if n is None else values[n] for p, n in zip(params, where, strict=True)])
+    def compile_():
+        slots = [_Slot(n) for n in range(arity)]
+        query = build(*slots)
+        if isinstance(query, Insert):
+            _no_frozen_defaults(query)
+            if is_postgresql():
+                query = query.returning(query.model._meta.primary_key)
+        sql, params = query.sql()
+        marks = {**{int(s): s.n for s in slots}, **{str(s): s.n for s in slots}}
+        where = [p.n if isinstance(p, _Slot) else marks.get(p)
+                 if isinstance(p, (int, str)) and not isinstance(p, bool) else None for p in params]
+        if {n for n in where if n is not None} != set(range(arity)):
+            raise ValueError(f"every value must appear in the query: {sql}")
+        entry = compiled[type(db.obj)] = [query, sql, params, where, None]
+        return entry
+
+    def finish(entry, cursor):
+        query, resolved = entry[0], entry[4]
         if isinstance(query, SelectBase):
             rows = query._get_cursor_wrapper(cursor)
             if resolved is not None:  # what peewee works out from the columns before the first row
@@ -248,7 +284,63 @@ def prepared(build):
             return cursor.lastrowid if cursor.rowcount else None
         return cursor.rowcount
 
+    def bind(*values):
+        entry = compiled.get(type(db.obj)) or compile_()
+        _, sql, params, where, _ = entry
+        return Bound(sql, [p if n is None else values[n] for p, n in zip(params, where, strict=True)],
+                     functools.partial(finish, entry))
+
+    def run(*values):
+        return bind(*values).run()
+
+    run.bind = bind
     return run
+
+
+class Bound(NamedTuple):
+    """A prepared query with its values (`query.bind(...)`): run it alone, or with others
+    (`together`). `finish` makes the result from the cursor; without `sql` it is a value
+    known without asking (`Bound.known`)."""
+
+    sql: str | None
+    params: list | None
+    finish: Callable
+
+    @classmethod
+    def known(cls, value):
+        return cls(None, None, lambda _cursor: value)
+
+    def run(self):
+        return self.finish(None if self.sql is None else db.execute_sql(self.sql, self.params))
+
+    def then(self, change):
+        """The same query, its result passed through `change`."""
+        return Bound(self.sql, self.params, lambda cursor: change(self.finish(cursor)))
+
+
+def together(*calls):
+    """Run several prepared queries (`query.bind(...)`) and return their results in order: on
+    PostgreSQL in one round trip, with whatever of the transaction is waiting to go out."""
+    asked = [(call.sql, call.params) for call in calls if call.sql is not None]
+    if isinstance(db.obj, _Postgres):
+        for sql, params in asked:
+            db.obj._log_query(sql, params)
+        cursors = iter(db.obj.send(asked))
+    else:
+        cursors = iter([db.execute_sql(sql, params) for sql, params in asked])
+    return [call.finish(None if call.sql is None else next(cursors)) for call in calls]
+
+
+def later(call):
+    """Run a prepared write whose answer nobody reads (`query.bind(...)`), for a transaction's
+    last write. On PostgreSQL, in a transaction with no savepoint open, it goes out with the next
+    statement or with COMMIT, and its error (a duplicate key) is raised there, at the end of the
+    `atomic()` block at the latest; in a savepoint (an `atomic()` within another, whose end is no
+    COMMIT) it runs at once."""
+    if isinstance(db.obj, _Postgres):
+        db.obj.later(call.sql, call.params)
+    else:
+        db.execute_sql(call.sql, call.params)
 
 
 def _no_frozen_defaults(insert):

@@ -2,9 +2,11 @@
 writes with COMMIT): every outcome stays what a round trip each would give, on both databases."""
 
 import pytest
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from botapp.models import Inbound
+from ledger.db import Bound, later, prepared, together
+from ledger.models import utcnow
 
 
 def keys():
@@ -47,3 +49,31 @@ def test_a_rolled_back_transaction_can_be_followed_by_another_on_the_same_connec
         txn.rollback()  # peewee begins again at once: the next statement is in a new transaction
         Inbound.create(key="sms:7")
     assert keys() == ["sms:7"]
+
+
+_keep = prepared(lambda key, now: Inbound.insert(key=key, created_at=now))
+_count = prepared(lambda key: Inbound.select(fn.COUNT(Inbound.id)).where(Inbound.key == key).tuples())
+
+
+def test_a_last_write_sent_later_fails_by_the_end_of_its_block_and_undoes_the_transaction(db):
+    later(_keep.bind("sms:8", utcnow()))
+    with pytest.raises(IntegrityError), db.atomic():
+        Inbound.create(key="sms:9")
+        later(_keep.bind("sms:8", utcnow()))  # a duplicate: raised here or at COMMIT
+    assert keys() == ["sms:8"]
+
+
+def test_a_write_sent_later_in_a_savepoint_fails_inside_it_and_the_transaction_goes_on(db):
+    Inbound.create(key="sms:10")
+    with db.atomic():
+        with pytest.raises(IntegrityError), db.atomic():
+            later(_keep.bind("sms:10", utcnow()))
+        later(_keep.bind("sms:11", utcnow()))
+    assert keys() == ["sms:10", "sms:11"]
+
+
+def test_reads_together_come_back_in_order_with_what_is_waiting_written_first(db):
+    with db.atomic():
+        later(_keep.bind("sms:12", utcnow()))
+        found = together(_count.bind("sms:12"), Bound.known("known"), _count.bind("sms:13"))
+    assert found == [[(1,)], "known", [(0,)]]

@@ -6,7 +6,7 @@ import secrets
 from peewee import IntegrityError, fn
 
 from ledger import db
-from ledger.db import prepared
+from ledger.db import prepared, together
 from ledger.models import utcnow
 
 from . import notices
@@ -269,18 +269,15 @@ def join(resident, activity, *, staff=None, now=None):
         return Signup.get((Signup.activity == activity.id) & (Signup.resident == resident.id))
 
 
-def _lock_open_activity(activity_id):
-    """Lock the activity row for this transaction; raise ActivityNotOpen unless it is open.
-
-    A join and a cancellation of the activity then happen one after the other, never interleaved.
-    """
-    if not _locked_if_open(activity_id, Activity.OPEN):
-        raise ActivityNotOpen()
-
-
 def _join(resident, activity, staff, now):
-    _lock_open_activity(activity.id)
-    existing = next(iter(_signup_of(activity.id, resident.id)), None)
+    # Lock the activity row for this transaction, if it is open, so that a join and a cancellation
+    # of the activity happen one after the other, never interleaved; and read the resident's
+    # sign-up under that lock (the two go out together).
+    locked, signups = together(_locked_if_open.bind(activity.id, Activity.OPEN),
+                               _signup_of.bind(activity.id, resident.id))
+    if not locked:
+        raise ActivityNotOpen()
+    existing = next(iter(signups), None)
     if existing is not None and existing.state != Signup.CANCELLED:
         return existing
     state = Signup.SIGNED_UP if _seat_for_newcomer(activity.id, Signup.WAITLISTED) else Signup.WAITLISTED

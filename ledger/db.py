@@ -129,10 +129,13 @@ class _Postgres(PostgresqlDatabase):
         everything = self._take_waiting() + statements
         with __exception_wrapper__:
             connection = self.connection()
-            with connection.pipeline():  # leaving it waits for every answer
-                cursors = [connection.cursor() for _ in everything]
-                for cursor, (sql, params) in zip(cursors, everything, strict=True):
-                    cursor.execute(sql, params or ())
+            cursors = [connection.cursor() for _ in everything]
+            if len(everything) == 1:  # a pipeline costs more work than it saves for one statement
+                cursors[0].execute(*everything[0])
+            else:
+                with connection.pipeline():  # leaving it waits for every answer
+                    for cursor, (sql, params) in zip(cursors, everything, strict=True):
+                        cursor.execute(sql, params or ())
         return cursors[len(everything) - len(statements):]
 
     def commit(self):

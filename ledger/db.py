@@ -325,7 +325,7 @@ def together(*calls):
     """Run several prepared queries (`query.bind(...)`) and return their results in order: on
     PostgreSQL in one round trip, with whatever of the transaction is waiting to go out."""
     asked = [(call.sql, call.params) for call in calls if call.sql is not None]
-    if isinstance(db.obj, _Postgres):
+    if isinstance(db.obj, _Postgres) and asked:
         for sql, params in asked:
             db.obj._log_query(sql, params)
         cursors = iter(db.obj.send(asked))

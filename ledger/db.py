@@ -89,27 +89,29 @@ class _Postgres(PostgresqlDatabase):
     #: number of savepoint blocks open.
     SAVEPOINTS = {"SAVEPOINT ": 1, "RELEASE SAVEPOINT ": -1, "ROLLBACK TO SAVEPOINT ": -1}
 
-    def _waiting(self):
+    def _local(self):
+        """This thread's statements waiting to go out, and its savepoint blocks open."""
         state = self._state  # one per thread
         if not hasattr(state, "waiting"):
             state.waiting, state.savepoints = [], 0
-        return state.waiting
+        return state
 
     def _take_waiting(self):
-        waiting, self._state.waiting = self._waiting(), []
+        state = self._local()
+        waiting, state.waiting = state.waiting, []
         return waiting
 
     def begin(self):
         self.connection()  # connects now, as peewee's BEGIN would: connecting forgets transactions
-        self._state.waiting, self._state.savepoints = [self.BEGIN], 0
+        self._local().waiting, self._state.savepoints = [self.BEGIN], 0
 
     def later(self, sql, params, *, in_savepoint=False):
         """Send `sql` with the next statement or COMMIT when in a transaction and, unless
         `in_savepoint`, in no savepoint block (whose end is no COMMIT); else now."""
         self._log_query(sql, params)
-        self._waiting()
-        if self.in_transaction() and (in_savepoint or not self._state.savepoints):
-            self._state.waiting.append((sql, params))
+        state = self._local()
+        if self.in_transaction() and (in_savepoint or not state.savepoints):
+            state.waiting.append((sql, params))
         else:
             self.send([(sql, params)])
 
@@ -119,7 +121,7 @@ class _Postgres(PostgresqlDatabase):
             self.later(sql, params, in_savepoint=True)
             self._state.savepoints += step
             return None
-        if not self._waiting():
+        if not self._local().waiting:
             return super().execute_sql(sql, params)
         self._log_query(sql, params)
         return self.send([(sql, params)])[-1]
@@ -139,7 +141,7 @@ class _Postgres(PostgresqlDatabase):
         return cursors[len(everything) - len(statements):]
 
     def commit(self):
-        if self._waiting() == [self.BEGIN]:
+        if self._local().waiting == [self.BEGIN]:
             self._state.waiting = []  # nothing of the transaction reached the server
         else:
             self.send([("COMMIT", None)])

@@ -7,6 +7,7 @@ from upgrades import app_before, upgrade
 import ledger
 from community import Contact, Resident, contacts
 from community.notices import ANNOUNCEMENT, announce, purpose, queue_notice
+from community.people import find_sender
 
 SMS, TELEGRAM = contacts.SMS, contacts.TELEGRAM
 
@@ -78,8 +79,6 @@ def test_a_new_number_starts_with_its_own_sms_contact(place, boss):
 
 
 def test_a_sender_is_read_with_their_contact_on_that_channel(place):
-    from community.people import find_sender
-
     both = make.resident(place.north, "陈姐", phone_number="+8613800138003", telegram_id=4242)
     make.resident(place.north, "王阿姨", phone_number="+8613800138001")
     resident, contact = find_sender(phone="138 0013 8003")

@@ -97,6 +97,13 @@ def truncate(line, *context):
     return line + "…"
 
 
+def balance_of(resident):
+    """A resident's balance: as read with them when they wrote (`sender_lookup`, in the
+    transaction answering the message, before anything was posted), else read now."""
+    read = getattr(resident, "balance_read", None)
+    return ledger.balance(resident.account_id) if read is None else read
+
+
 class Dialogue:
     """The resident dialogue, configured once by an entry point."""
 
@@ -535,7 +542,7 @@ class Dialogue:
         _ = self.gettext(language)
         gap = "" if language == "zh_Hans" else " "
         choices = " ".join(f"{n}{gap}{_(label)}" for n, (_intent, label) in enumerate(MENU, 1))
-        points = ledger.format_amount(ledger.balance(resident.account_id))
+        points = ledger.format_amount(balance_of(resident))
         community = resident.community
         office = _("Help from a person: %(phone)s", phone=community.phone) if community.phone else ""
         for name in (short(community.name(language), 8), short(community.name(language), 4)):
@@ -845,7 +852,7 @@ class Dialogue:
 
     def do_balance(self, resident, argument, now, conversation):
         _ = self.gettext(resident.language)
-        points = ledger.format_amount(ledger.balance(resident.account_id))
+        points = ledger.format_amount(balance_of(resident))
         text = _("Your balance: 1 point.") if points == "1" else _("Your balance: %(points)s points.", points=points)
         return Reply(text, language=resident.language)
 

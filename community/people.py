@@ -315,7 +315,9 @@ def find_resident(*, phone=None, telegram_id=None, resident_id=None, region="CN"
 
 def find_sender(*, phone=None, telegram_id=None, region="CN"):
     """The resident writing from this phone (any format) or Telegram id and their contact on that
-    channel (an unsaved default when none was kept), in one read: (resident, contact), or (None, None)."""
+    channel (an unsaved default when none was kept), in one read: (resident, contact), or (None, None).
+    The resident carries `balance_read`, their balance as that read found it (a balance asked for
+    in the same transaction is answered without asking again)."""
     return sender_lookup(phone=phone, telegram_id=telegram_id, region=region).run()
 
 
@@ -340,7 +342,8 @@ def _sender(found, channel):
 
 
 def _with_contact(column, channel):
-    return prepared(lambda value: Resident.select(Resident, Contact).join(
+    balance = Account.select(Account.balance).where(Account.id == Resident.account)
+    return prepared(lambda value: Resident.select(Resident, Contact, balance.alias("balance_read")).join(
         Contact, JOIN.LEFT_OUTER, on=(Contact.resident == Resident.id) & (Contact.channel == channel), attr="kept")
         .where(column == value).limit(1))
 

@@ -21,7 +21,7 @@ from community import activities as act
 from community.errors import ActivityNotFound, ReportTooLong, ResidentClosed
 from community.people import communities, find_resident, register_resident, rename_self, sender_lookup
 from ledger import db
-from ledger.db import prepared, together
+from ledger.db import later, prepared, together
 from ledger.models import to_local, utcnow
 
 from .channels import capabilities
@@ -147,12 +147,14 @@ class Dialogue:
         found = _conversation(channel, address)
         return found[0] if found else self._start(channel, address, language)
 
-    def _start(self, channel, address, language):
+    @staticmethod
+    def _start(channel, address, language):
+        """A newcomer's conversation, written with the transaction's next statement (one that
+        another of their messages started a moment ago stays as it is)."""
         started = Conversation(channel=channel, address=address, language=language or Conversation.language.default,
                                updated_at=utcnow())
-        started.id = _new_conversation(channel, address, started.language, started.updated_at)
-        # None: started a moment ago by another of their messages.
-        return started if started.id is not None else _conversation(channel, address)[0]
+        later(_new_conversation.bind(channel, address, started.language, started.updated_at))
+        return started
 
     def look_up(self, channel, address, *also):
         """What answering a message reads first, in one go: the sender's conversation (None
@@ -166,7 +168,8 @@ class Dialogue:
     def remember(conversation, **changes):
         """Save changes to a conversation (its own sender only ever changes it)."""
         changes["updated_at"] = utcnow()
-        Conversation.update(**changes).where(Conversation.id == conversation.id).execute()
+        Conversation.update(**changes).where(
+            (Conversation.channel == conversation.channel) & (Conversation.address == conversation.address)).execute()
         for key, value in changes.items():
             setattr(conversation, key, value)
 

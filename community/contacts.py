@@ -7,7 +7,7 @@ by the first channel in `Contact.CHANNELS` that the resident can be reached on a
 process can send through; when none of those is set up they go to the log (development).
 """
 
-from ledger.db import prepared
+from ledger.db import later, prepared
 from ledger.models import utcnow
 
 from .models import Contact, Resident
@@ -44,23 +44,20 @@ def of(resident):
             for c in Contact.CHANNELS if address(resident, c) is not None]
 
 
-#: A compiled update and insert for each set of values _keep is given.
+#: A compiled upsert for each set of values _keep is given.
 _KEEPERS = {}
 
 
 def _keep(resident, channel, **values):
-    """Set yes-or-no values on a contact, creating it on first use (race-safe)."""
+    """Set yes-or-no values on a contact, creating it on first use (race-safe), with the
+    transaction's next statement (nothing waits for its answer)."""
     key = tuple(sorted(values.items()))
     if key not in _KEEPERS:
-        _KEEPERS[key] = (
-            prepared(lambda r, c, now: Contact.update(**values, updated_at=now).where(
-                (Contact.resident == r) & (Contact.channel == c))),
-            prepared(lambda r, c, now: Contact.insert(resident=r, channel=c, **values, updated_at=now)
-                     .on_conflict_ignore()))
-    update, insert = _KEEPERS[key]
-    now = utcnow()
-    if insert(resident.id, channel, now) is None:  # it exists (or was created a moment ago)
-        update(resident.id, channel, now)
+        _KEEPERS[key] = prepared(lambda r, c, now: Contact.insert(resident=r, channel=c, **values, updated_at=now)
+                                 .on_conflict(conflict_target=[Contact.resident, Contact.channel],
+                                              update={**{getattr(Contact, k): v for k, v in values.items()},
+                                                      Contact.updated_at: now}))
+    later(_KEEPERS[key].bind(resident.id, channel, utcnow()))
 
 
 def set_opted_out(resident, channel, opted_out=True):

@@ -250,6 +250,7 @@ _seat_for_newcomer = prepared(lambda activity, waiting: Activity.update(taken=Ac
 #: Touching the row locks it for the transaction, if the activity is open.
 _locked_if_open = prepared(lambda activity, status: Activity.update(taken=Activity.taken).where(
     (Activity.id == activity) & (Activity.status == status)))
+_to_waitlist = prepared(lambda signup, waiting: Signup.update(state=waiting).where(Signup.id == signup))
 _new_signup = prepared(lambda activity, resident, state, staff, now: Signup.insert(
     activity=activity, resident=resident, state=state, created_by=staff, created_at=now, updated_at=now))
 
@@ -280,12 +281,20 @@ def _join(resident, activity, staff, now):
     existing = next(iter(signups), None)
     if existing is not None and existing.state != Signup.CANCELLED:
         return existing
-    state = Signup.SIGNED_UP if _seat_for_newcomer(activity.id, Signup.WAITLISTED) else Signup.WAITLISTED
     if existing is None:
-        signup = Signup(activity=activity.id, resident=resident.id, state=state, created_by=staff and staff.id,
-                        created_at=now, updated_at=now)
-        signup.id = _new_signup(activity.id, resident.id, state, signup.created_by_id, now)
+        # A newcomer is written as signed up with the seat taken for them, both at once; when
+        # there was no seat, the row (no one else sees it yet) becomes a waitlist place.
+        signup = Signup(activity=activity.id, resident=resident.id, state=Signup.SIGNED_UP,
+                        created_by=staff and staff.id, created_at=now, updated_at=now)
+        seated, signup.id = together(
+            _seat_for_newcomer.bind(activity.id, Signup.WAITLISTED),
+            _new_signup.bind(activity.id, resident.id, signup.state, signup.created_by_id, now))
+        if not seated:
+            signup.state = Signup.WAITLISTED
+            _to_waitlist(signup.id, signup.state)
+        state = signup.state
     else:
+        state = Signup.SIGNED_UP if _seat_for_newcomer(activity.id, Signup.WAITLISTED) else Signup.WAITLISTED
         changed = (
             Signup.update(state=state, reason="", created_at=now, updated_at=now, created_by=staff)
             .where((Signup.id == existing.id) & (Signup.state == Signup.CANCELLED))

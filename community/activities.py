@@ -3,10 +3,10 @@
 import datetime
 import secrets
 
-from peewee import IntegrityError, fn
+from peewee import JOIN, IntegrityError, fn
 
 from ledger import db
-from ledger.db import prepared, together
+from ledger.db import is_postgresql, prepared, together
 from ledger.models import utcnow
 
 from . import notices
@@ -109,8 +109,6 @@ def open_activity_by_code(code):
 # What every SMS sign-up reads, compiled once.
 _open_by_code = prepared(lambda code, status: Activity.select().where(
     (Activity.code == code) & (Activity.status == status)))
-_signup_of = prepared(lambda activity, resident: Signup.select().where(
-    (Signup.activity == activity) & (Signup.resident == resident)))
 
 
 def edit_activity(staff, activity, **changes):
@@ -247,9 +245,19 @@ _seat_taken = prepared(lambda activity: Activity.update(taken=Activity.taken + 1
 _seat_for_newcomer = prepared(lambda activity, waiting: Activity.update(taken=Activity.taken + 1).where(
     (Activity.id == activity) & (Activity.taken < Activity.capacity)
     & ~fn.EXISTS(Signup.select(Signup.id).where((Signup.activity == activity) & (Signup.state == waiting)))))
-#: Touching the row locks it for the transaction, if the activity is open.
-_locked_if_open = prepared(lambda activity, status: Activity.update(taken=Activity.taken).where(
-    (Activity.id == activity) & (Activity.status == status)))
+
+
+def _activity_locked_with_signup(activity, resident):
+    """The activity's status and the resident's sign-up (None before their first), reading
+    which locks the activity row for the transaction on PostgreSQL (SQLite has one writer)."""
+    query = (Activity.select(Activity.id, Activity.status, Signup)
+             .join(Signup, JOIN.LEFT_OUTER, on=(Signup.activity == Activity.id) & (Signup.resident == resident),
+                   attr="mine")
+             .where(Activity.id == activity))
+    return query.for_update(of=Activity) if is_postgresql() else query
+
+
+_locked_with_signup = prepared(_activity_locked_with_signup)
 _to_waitlist = prepared(lambda signup, waiting: Signup.update(state=waiting).where(Signup.id == signup))
 _new_signup = prepared(lambda activity, resident, state, staff, now: Signup.insert(
     activity=activity, resident=resident, state=state, created_by=staff, created_at=now, updated_at=now))
@@ -271,14 +279,13 @@ def join(resident, activity, *, staff=None, now=None):
 
 
 def _join(resident, activity, staff, now):
-    # Lock the activity row for this transaction, if it is open, so that a join and a cancellation
-    # of the activity happen one after the other, never interleaved; and read the resident's
-    # sign-up under that lock (the two go out together).
-    locked, signups = together(_locked_if_open.bind(activity.id, Activity.OPEN),
-                               _signup_of.bind(activity.id, resident.id))
-    if not locked:
+    # Lock the activity row for this transaction, so that a join and a cancellation of the
+    # activity happen one after the other, never interleaved; the resident's sign-up is read
+    # with it.
+    found = _locked_with_signup(activity.id, resident.id)
+    if not found or found[0].status != Activity.OPEN:
         raise ActivityNotOpen()
-    existing = next(iter(signups), None)
+    existing = vars(found[0]).pop("mine")
     if existing is not None and existing.state != Signup.CANCELLED:
         return existing
     if existing is None:

@@ -16,9 +16,8 @@ import sys
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-import ledger
 from botapp.settings import Settings
-from botapp.worker import ROOT, build_worker
+from botapp.worker import build_worker, open_database
 
 TWILIO_API = "https://api.twilio.com"
 
@@ -42,7 +41,7 @@ def main():
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     env = os.environ
     settings = Settings.from_env()
-    ledger.open_database(settings.database_url, base_dir=ROOT, key=settings.ledger_key)
+    open_database(settings)
     worker = build_worker(settings)
     if worker.sms is None:
         print("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER must be set", file=sys.stderr)

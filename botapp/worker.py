@@ -286,6 +286,12 @@ async def _main(settings):
         await worker.run()
 
 
+def open_database(settings):
+    """The worker's database, its connections pooled: every call it makes runs in a thread of
+    its own and would otherwise open one."""
+    ledger.open_database(settings.database_url, base_dir=ROOT, pool=True, key=settings.ledger_key)
+
+
 def main():
     """Run the outbox worker until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -293,7 +299,7 @@ def main():
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     settings = Settings.from_env()
-    ledger.open_database(settings.database_url, base_dir=ROOT, pool=True, key=settings.ledger_key)
+    open_database(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(settings))
     return 0

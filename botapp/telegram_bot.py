@@ -24,7 +24,7 @@ from telegram.ext import (
 )
 
 from ledger import db
-from ledger.db import prepared
+from ledger.db import later, prepared
 from ledger.models import utcnow
 
 from .dialogue import TELEGRAM, Dialogue
@@ -141,8 +141,11 @@ class TelegramBot:
         def work():
             try:
                 with db.atomic():
-                    _keep_update(key, utcnow())
-                    return function(*args)
+                    reply = function(*args)
+                    # Last, as an SMS's MessageSid is: a repeat fails here (at the latest at
+                    # COMMIT) and undoes its own second effects.
+                    later(_keep_update.bind(key, utcnow()))
+                    return reply
             except IntegrityError:
                 if Inbound.select().where(Inbound.key == key).exists():
                     return None

@@ -238,6 +238,15 @@ def memory_kb(pid):
     return values
 
 
+def cpu_seconds(pid):
+    """The CPU time (user and system) a process has used so far, from /proc; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak(pid):
     """Start VmHWM afresh from the current resident set (Linux: write 5 to /proc/PID/clear_refs).
 

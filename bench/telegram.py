@@ -15,7 +15,7 @@ import time
 from botapp.telegram_bot import SORRY
 
 from . import world
-from .common import PYTHON, ROOT, Child, Figure, Memory, child_env, memory_kb, reset_peak
+from .common import PYTHON, ROOT, Child, Figure, Memory, child_env, cpu_seconds, memory_kb, reset_peak
 
 SECTION = "telegram"
 TOKEN = f"424242:{secrets.token_urlsafe(24)}"  # a Bot API token for the fake server only
@@ -71,14 +71,15 @@ def measure(argv, env, log_path, updates, time_limit):
             time.sleep(0.5)
             idle = memory_kb(bot.pid)
             reset_peak(bot.pid)
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), cpu_seconds(bot.pid)
             for i in range(updates):
                 fake.send_text(FIRST_USER + i % USERS, "BAL")
             fake.wait_sent(1 + updates, time_limit, bot)
-            elapsed = time.monotonic() - t0
+            elapsed, cpu = time.monotonic() - t0, cpu_seconds(bot.pid) - cpu0
             loaded = memory_kb(bot.pid)
             sent = fake.calls_to("sendMessage")
         return {"updates": updates, "seconds": elapsed, "updates_per_s": updates / elapsed,
+                "cpu_ms_per_update": 1000 * cpu / updates,
                 "failed_sends": sum(1 for c in sent if not c.ok),
                 "apologies": sum(1 for c in sent if c.params.get("text") == SORRY)}, idle, loaded
     finally:

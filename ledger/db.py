@@ -337,11 +337,12 @@ def together(*calls):
 
 
 def later(call):
-    """Run a prepared write whose answer nobody reads (`query.bind(...)`), for a transaction's
-    last write. On PostgreSQL, in a transaction with no savepoint open, it goes out with the next
-    statement or with COMMIT, and its error (a duplicate key) is raised there, at the end of the
-    `atomic()` block at the latest; in a savepoint (an `atomic()` within another, whose end is no
-    COMMIT) it runs at once."""
+    """Run a prepared write whose answer nobody reads (`query.bind(...)`). On PostgreSQL, in a
+    transaction with no savepoint open, it goes out with the next statement or with COMMIT, and
+    its error (a duplicate key) is raised there, at the end of the `atomic()` block at the
+    latest; in a savepoint (an `atomic()` within another, whose end is no COMMIT) it runs at once.
+    A write that is meant to fail now and then (a redelivered message's key) goes last, so that
+    its error cannot surface inside a later block that handles errors of its own."""
     if isinstance(db.obj, _Postgres):
         db.obj.later(call.sql, call.params)
     else:

@@ -239,11 +239,8 @@ def memory_kb(pid):
 
 
 def cpu_seconds(pid):
-    """The CPU time (user and system) a process has used so far, from /proc; None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+    """The CPU time (user and system) a running process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -19,7 +19,7 @@ from catalog.reports import done_on, what_for
 from community import Case, CommunityError, Resident, cases, contacts
 from community import activities as act
 from community.errors import ActivityNotFound, ReportTooLong, ResidentClosed
-from community.people import communities, find_resident, register_resident, rename_self, sender_lookup
+from community.people import balance_of, communities, find_resident, register_resident, rename_self, sender_lookup
 from ledger import db
 from ledger.db import later, prepared, together
 from ledger.models import to_local, utcnow
@@ -95,13 +95,6 @@ def truncate(line, *context):
     while line and not fits("\n".join([*context, line + "…"])):
         line = line[:-1]
     return line + "…"
-
-
-def balance_of(resident):
-    """A resident's balance: as read with them when they wrote (`sender_lookup`, in the
-    transaction answering the message, before anything was posted), else read now."""
-    read = getattr(resident, "balance_read", None)
-    return ledger.balance(resident.account_id) if read is None else read
 
 
 class Dialogue:

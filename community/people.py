@@ -333,6 +333,13 @@ def sender_lookup(*, phone=None, telegram_id=None, region="CN"):
     return read.then(lambda found: _sender(found, channel))
 
 
+def balance_of(resident):
+    """A resident's balance: as the sender look-up read it with them (in the transaction that
+    answers their message, before it posts anything), else read now."""
+    read = getattr(resident, "balance_read", None)
+    return ledger.balance(resident.account_id) if read is None else read
+
+
 def _sender(found, channel):
     if not found:
         return None, None

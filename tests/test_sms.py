@@ -103,6 +103,22 @@ def test_a_residents_own_sign_up_and_cancel_are_one_sms_each(client, place, app)
         assert Notice.select().count() == 0  # the replies were the only messages
 
 
+def test_the_last_seat_goes_to_the_first_text_and_the_next_waits_for_it(client, place, app):
+    later_one = "+8613800138001"
+    with app.app_context():
+        first = make.resident(place.north, phone_number=PHONE)
+        second = make.resident(place.north, phone_number=later_one)
+        activity = make.activity(make.coordinator(place.north), place.north, capacity=1)
+    assert "已报名" in sms(client, f"报名 {activity.code.lower()}")
+    assert "候补" in sms(client, f"我要报名{activity.code}", sender=later_one)
+    states = {s.resident_id: s.state for s in Signup.select().where(Signup.activity == activity.id)}
+    assert states == {first.id: Signup.SIGNED_UP, second.id: Signup.WAITLISTED}
+    assert activity.__class__.get_by_id(activity.id).taken == 1
+    assert "已取消" in sms(client, f"取消{activity.code}")
+    assert "已报名" in sms(client, "我的", sender=later_one)  # the seat went to the one waiting
+    assert activity.__class__.get_by_id(activity.id).taken == 1
+
+
 def test_a_redelivered_message_sid_has_no_second_effect(client, place, app):
     with app.app_context():
         resident = make.resident(place.north, phone_number=PHONE)

@@ -642,6 +642,7 @@ class Dialogue:
             return self.do_mine(resident, "", now, conversation, state="awaiting_cancel",
                                 heading=_("Which sign-up do you want to cancel? Reply its number:"))
         act.cancel(resident, activity, now=now)
+        self.keep(conversation, list=None)  # a stray "1" next must not join what was just given up
         return Reply(_("Your sign-up for %(code)s %(title)s is cancelled.", code=activity.code,
                        title=short(activity.title_for(resident.language))), language=resident.language)
 

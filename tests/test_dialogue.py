@@ -289,6 +289,18 @@ def test_join_mine_and_cancel(talk, world):
     assert talk("CANCEL").full_text() == _("You have no sign-ups. Reply 1 for activities.")
 
 
+def test_a_number_after_a_cancel_does_not_join_again(talk, world):
+    place, coordinator = world
+    activity = make.activity(coordinator, place.north, title="种树")
+    talk("活动")
+    talk("1")
+    assert Signup.get(Signup.activity == activity.id).state == Signup.SIGNED_UP
+    talk(f"取消{activity.code}")
+    shown = talk("1")  # the menu's 1: the activities again, nothing joined
+    assert shown.text == talk._("Upcoming activities (time, title, places left). Reply a number to sign up:")
+    assert Signup.get(Signup.activity == activity.id).state == Signup.CANCELLED
+
+
 def test_a_pending_question_is_remembered(talk, world):
     place, coordinator = world
     first = make.activity(coordinator, place.north, title="种树", starts_at=make.future(days=2))

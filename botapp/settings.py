@@ -55,6 +55,8 @@ class Settings:
     telegram_webhook_listen: str = "127.0.0.1"
     telegram_webhook_port: int = 8443
     telegram_webhook_path: str = "telegram"
+    # the CPU the Telegram bot keeps to: "" the one it starts on, a number, or "any" (not kept)
+    bot_cpu: str = ""
 
     @classmethod
     def from_env(cls, env=None, instance_dir=ROOT / "instance"):
@@ -89,6 +91,8 @@ class Settings:
             raise IncompleteSettings(f"TIMEZONE is {self.timezone!r}: not a time zone (e.g. Asia/Shanghai)") from None
         if len(self.default_region) != 2 or not self.default_region.isalpha():
             raise IncompleteSettings(f"DEFAULT_REGION is {self.default_region!r}: a two-letter country code (CN)")
+        if self.bot_cpu and self.bot_cpu != "any" and not self.bot_cpu.isdigit():
+            raise IncompleteSettings(f"BOT_CPU is {self.bot_cpu!r}: a CPU number (0, 1, …) or any")
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise IncompleteSettings("TELEGRAM_WEBHOOK_SECRET must be set with TELEGRAM_WEBHOOK_URL")
 

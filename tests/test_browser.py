@@ -228,8 +228,7 @@ def test_the_register_keeps_the_cart_on_a_refusal_and_enter_never_checks_out(app
     resident, soap, code = shop
     log_in(page, live_server, "till")
     page.goto(f"{live_server}/counter/")
-    page.keyboard.type(code, delay=5)
-    page.keyboard.press("Enter")
+    typed_into(page, "code", code)
     page.get_by_role("heading", name="林阿姨").wait_for()
     assert focused(page, f"qty-{soap.id}") == f"qty-{soap.id}"  # after the scan: the first quantity
     page.keyboard.type("4")
@@ -256,8 +255,7 @@ def test_the_confirm_button_is_in_view_at_1366_by_768_with_a_long_shelf(app, liv
     page.set_viewport_size({"width": 1366, "height": 768})
     log_in(page, live_server, "till")
     page.goto(f"{live_server}/counter/")
-    page.keyboard.type(code, delay=5)
-    page.keyboard.press("Enter")
+    typed_into(page, "code", code)
     page.get_by_role("heading", name="林阿姨").wait_for()
     assert focused(page, "goods-filter") == "goods-filter"  # a long shelf: the filter first
     button = page.get_by_role("button", name="确认并扣积分")

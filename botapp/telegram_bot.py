@@ -48,7 +48,9 @@ MENU = {
            ("shop", "商品"), ("redeem", "兑换二维码"), ("language", "中文 / English"), ("help", "菜单")],
 }
 #: Updates handled at once (each of a different person; a person's own come one after the other).
-CONCURRENT_UPDATES = 16
+#: Eight keep one slow reply from holding up the others, and at 100 ms a send still answer more
+#: than the 30 messages a second Telegram takes from a bot; sixteen answered fewer (BENCHMARKS.md).
+CONCURRENT_UPDATES = 8
 #: The largest photo fetched from Telegram (it serves bots files of up to 20 MB).
 MAX_DOWNLOAD = 10 * 1024 * 1024
 #: Short answers that need no dialogue (and no database).

@@ -4,13 +4,11 @@ start-up naming the variable."""
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from fake_telegram import FakeTelegram
 
-from botapp.__main__ import keep_to_one_cpu
 from botapp.settings import IncompleteSettings, Settings, ledger_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,18 +97,11 @@ def test_the_bot_keeps_its_threads_to_one_cpu_unless_told_not_to(db_url, tmp_pat
 
 
 @pytest.mark.skipif(not CPUS, reason="Linux only")
-def test_a_cpu_the_bot_may_not_use_is_refused_naming_the_variable():
-    outcome = []
-    # In a thread of its own: the pinning would stay with the thread that asked.
-    thread = threading.Thread(target=lambda: outcome.append(_refusal(str(CPUS[-1] + 1))))
-    thread.start()
-    thread.join()
-    assert outcome == [f"BOT_CPU is '{CPUS[-1] + 1}': this process may use CPU {', '.join(map(str, CPUS))}"]
-
-
-def _refusal(choice):
-    try:
-        keep_to_one_cpu(choice)
-    except IncompleteSettings as exc:
-        return str(exc)
-    return None
+def test_a_cpu_the_bot_may_not_use_is_refused_at_start_up_naming_the_variable(tmp_path):
+    env = {**os.environ, "SECRET_KEY": "s", "DATABASE_URL": f"sqlite:///{tmp_path}/linli.db",
+           "TELEGRAM_BOT_TOKEN": "1:x", "BOT_CPU": str(CPUS[-1] + 1)}
+    done = subprocess.run([sys.executable, "-m", "botapp"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert f"BOT_CPU is '{CPUS[-1] + 1}': this process may use CPU {', '.join(map(str, CPUS))}" in done.stderr
+    assert not (tmp_path / "linli.db").exists()

@@ -17,7 +17,7 @@ from peewee import Case, IntegrityError, fn
 from community.errors import InvalidPhone
 from community.people import mask_phone, normalise_phone
 from ledger import db
-from ledger.db import later, prepared
+from ledger.db import prepared, record
 from ledger.models import utcnow
 
 from .dialogue import SMS
@@ -77,7 +77,7 @@ def answer(dialogue, message_id, sender, body, *, now=None):
                 text = None if reply.silent else reply.full_text()
             # Written last, with its reply, in the transaction of what it did: a redelivery
             # fails here (at the latest at COMMIT) and undoes its own second effects.
-            later(_keep_inbound.bind(key, phone, folded, now, text or "", segments(text) if text else 0))
+            record(_keep_inbound.bind(key, phone, folded, now, text or "", segments(text) if text else 0))
     except IntegrityError:
         seen = Inbound.get_or_none(Inbound.key == key)
         log.info("SMS %s delivered again; answered from the first time", key)

@@ -24,7 +24,7 @@ from telegram.ext import (
 )
 
 from ledger import db
-from ledger.db import later, prepared
+from ledger.db import prepared, record
 from ledger.models import utcnow
 
 from .dialogue import TELEGRAM, Dialogue
@@ -146,7 +146,7 @@ class TelegramBot:
                     reply = function(*args)
                     # Last, as an SMS's MessageSid is: a repeat fails here (at the latest at
                     # COMMIT) and undoes its own second effects.
-                    later(_keep_update.bind(key, utcnow()))
+                    record(_keep_update.bind(key, utcnow()))
                     return reply
             except IntegrityError:
                 if Inbound.select().where(Inbound.key == key).exists():

@@ -29,7 +29,60 @@ SQLITE_PRAGMAS = (
 )
 
 
-class _QueuedPooledSqlite(PooledSqliteDatabase):
+class _LightRecords:
+    """SQLite's side of `record`. A record in a transaction that has written nothing waits; at
+    COMMIT it goes in a transaction of its own, committed with `synchronous=NORMAL` (SQLite will
+    not change that inside a transaction). A statement after it in the same transaction writes it
+    there and then, as durably as the rest."""
+
+    def begin(self, lock_type=None):
+        super().begin(lock_type)
+        self._state.changes, self._state.record = self._state.conn.total_changes, None
+
+    def record(self, sql, params):
+        state = self._state
+        if self.transaction_depth() == 1 and state.conn.total_changes == getattr(state, "changes", None):
+            state.record = (sql, params)
+        else:
+            self.execute_sql(sql, params)
+
+    def _take_record(self):
+        record, self._state.record = getattr(self._state, "record", None), None
+        return record
+
+    def execute_sql(self, sql, params=None):
+        if getattr(self._state, "record", None):
+            super().execute_sql(*self._take_record())
+        return super().execute_sql(sql, params)
+
+    def commit(self):
+        record = self._take_record()
+        super().commit()
+        if record:
+            self.execute_sql("PRAGMA synchronous = NORMAL")
+            try:
+                SqliteDatabase.begin(self)
+                try:
+                    self.execute_sql(*record)
+                    SqliteDatabase.commit(self)
+                except BaseException:
+                    SqliteDatabase.rollback(self)
+                    raise
+            finally:
+                self.execute_sql(f"PRAGMA synchronous = {dict(self._pragmas).get('synchronous', 'full')}")
+
+    def rollback(self):
+        self._take_record()
+        if self._state.conn is not None and not self._state.conn.in_transaction:
+            return None  # a record's own transaction failed at COMMIT and was rolled back there
+        return super().rollback()
+
+
+class _Sqlite(_LightRecords, SqliteDatabase):
+    """SQLite for a one-off command or a test."""
+
+
+class _QueuedPooledSqlite(_LightRecords, PooledSqliteDatabase):
     """SQLite for a serving process (a web worker, the bot, the worker), its writers in a queue:
     a transaction waits its turn on an flock of a file beside the database (`linli.db-queue`)
     before BEGIN IMMEDIATE and gives it up at COMMIT or ROLLBACK, so the kernel wakes the next
@@ -103,7 +156,7 @@ class _Postgres(PostgresqlDatabase):
 
     def begin(self):
         self.connection()  # connects now, as peewee's BEGIN would: connecting forgets transactions
-        self._local().waiting, self._state.savepoints = [self.BEGIN], 0
+        self._local().waiting, self._state.savepoints, self._state.record = [self.BEGIN], 0, None
 
     def later(self, sql, params, *, in_savepoint=False):
         """Send `sql` with the next statement or COMMIT when in a transaction and, unless
@@ -114,6 +167,17 @@ class _Postgres(PostgresqlDatabase):
             state.waiting.append((sql, params))
         else:
             self.send([(sql, params)])
+
+    #: Sent just before a `record` that is the last of its transaction: the commit need not
+    #: wait for the disk if the transaction has written nothing else (PostgreSQL gives it an id
+    #: at its first write); else it waits as configured.
+    LIGHTLY = ("SELECT set_config('synchronous_commit', CASE WHEN pg_current_xact_id_if_assigned() IS NULL "
+               "THEN 'off' ELSE current_setting('synchronous_commit') END, true)", None)
+
+    def record(self, sql, params):
+        self.later(sql, params)
+        state = self._local()
+        state.record = state.waiting[-1] if self.in_transaction() and not state.savepoints else None
 
     def execute_sql(self, sql, params=None):
         step = next((n for word, n in self.SAVEPOINTS.items() if sql.startswith(word)), None)
@@ -144,6 +208,10 @@ class _Postgres(PostgresqlDatabase):
         if self._local().waiting == [self.BEGIN]:
             self._state.waiting = []  # nothing of the transaction reached the server
         else:
+            waiting = self._state.waiting
+            if waiting and waiting[-1] is getattr(self._state, "record", None):  # the record is still last
+                self._log_query(*self.LIGHTLY)
+                waiting.insert(-1, self.LIGHTLY)
             self.send([("COMMIT", None)])
 
     def rollback(self):
@@ -201,6 +269,8 @@ def open_database(url, base_dir=None, pool=False, key=None):
         database = (_PooledPostgres if pool else _Postgres)(**parse(url), **options)
     elif scheme == "sqlite" and pool:
         database = _QueuedPooledSqlite(**parse(url), **options)
+    elif scheme == "sqlite":
+        database = _Sqlite(**parse(url), **options)
     else:
         database = connect(url, **options)
     db.initialize(database)
@@ -345,6 +415,19 @@ def later(call):
     its error cannot surface inside a later block that handles errors of its own."""
     if isinstance(db.obj, _Postgres):
         db.obj.later(call.sql, call.params)
+    else:
+        db.execute_sql(call.sql, call.params)
+
+
+def record(call):
+    """Write, as `later` does and as the last write of its transaction, the record that a message
+    was answered (`query.bind(...)`: an SMS's MessageSid, a Telegram update's id). When it is all
+    the transaction writes (a balance asked for, a list read), the commit does not wait for the
+    disk: a power cut in the next moment may lose the record, which only means a redelivery of
+    that message is answered again, as it was the first time. A transaction that wrote anything
+    else commits durably, the record with it."""
+    if isinstance(db.obj, (_Postgres, _LightRecords)):
+        db.obj.record(call.sql, call.params)
     else:
         db.execute_sql(call.sql, call.params)
 

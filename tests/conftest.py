@@ -14,6 +14,7 @@ import community_factory
 import psycopg
 import pytest
 from argon2 import PasswordHasher
+from commits import statements  # noqa: F401  (a fixture for every test file)
 from logcheck import every_logger_at_debug  # noqa: F401  (a fixture for every test file)
 
 import ledger

@@ -58,18 +58,19 @@ class _LightRecords:
     def commit(self):
         record = self._take_record()
         super().commit()
-        if record:
-            self.execute_sql("PRAGMA synchronous = NORMAL")
-            try:
-                SqliteDatabase.begin(self)
-                try:
-                    self.execute_sql(*record)
-                    SqliteDatabase.commit(self)
-                except BaseException:
-                    SqliteDatabase.rollback(self)
-                    raise
-            finally:
-                self.execute_sql(f"PRAGMA synchronous = {dict(self._pragmas).get('synchronous', 'full')}")
+        if not record:
+            return
+        self.execute_sql("PRAGMA synchronous = NORMAL")
+        try:
+            SqliteDatabase.begin(self)
+            self.execute_sql(*record)
+            SqliteDatabase.commit(self)
+        except BaseException:
+            if self._state.conn.in_transaction:
+                SqliteDatabase.rollback(self)
+            raise
+        finally:  # SQLite will not change it while a transaction is open: rolled back first
+            self.execute_sql(f"PRAGMA synchronous = {dict(self._pragmas).get('synchronous', 'full')}")
 
     def rollback(self):
         self._take_record()

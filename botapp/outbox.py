@@ -57,14 +57,20 @@ def claim(limit=20, now=None, lease=LEASE):
         ).execute()
         Notice.update(status=Notice.PENDING).where(expired).execute()
         # Order is kept per person: a notice waits while an earlier one to them waits for a retry.
+        # Two lookups, each answered by an index (one OR of both read every pending notice). Under
+        # an OR, PostgreSQL keeps each a per-row index probe whatever its statistics say; made an
+        # anti-join on stale statistics (a sudden backlog), the probe was a scan of the backlog.
         earlier = Notice.alias()
-        waiting = earlier.select(earlier.id).where(
-            (earlier.id < Notice.id) & (earlier.status == Notice.PENDING)
-            & ((earlier.resident == Notice.resident) | ((earlier.address == Notice.address) & (Notice.address != "")))
-        )
+
+        def waiting(same):
+            return fn.EXISTS(earlier.select(earlier.id).where(
+                same & (earlier.status == Notice.PENDING) & (earlier.id < Notice.id)))
+
+        first = (Notice.resident.is_null() | ~waiting(earlier.resident == Notice.resident)) & (
+            (Notice.address == "") | ~waiting(earlier.address == Notice.address))
         due = (
             Notice.select(Notice.id)
-            .where((Notice.status == Notice.PENDING) & (Notice.next_attempt_at <= now) & ~fn.EXISTS(waiting))
+            .where((Notice.status == Notice.PENDING) & (Notice.next_attempt_at <= now) & first)
             .order_by(Notice.id)
             .limit(limit)
         )

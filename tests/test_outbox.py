@@ -1,6 +1,7 @@
 """The notices outbox: rendering, channel choice, the real twilio Client, retries, leases, workers."""
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import re
@@ -13,6 +14,7 @@ from fake_twilio import FROM, RecordingHttp
 from telegram import Bot
 from twilio.rest import Client
 
+import ledger
 from botapp import outbox, sms
 from botapp.dialogue import Dialogue
 from botapp.models import Inbound, forget_old_inbound
@@ -21,6 +23,8 @@ from botapp.worker import Pacer, SmsSender, TelegramSender, Worker
 from community import Community, Notice, Resident, contacts
 from community import notices as kinds
 from community.awards import confirm_participation, reject_participation, report_deed, reverse_award
+from community.notices import queue_reply
+from ledger import db
 from ledger.models import utcnow
 
 
@@ -152,6 +156,57 @@ def test_two_workers_never_send_the_same_notice(world, dialogue):
     first, second = outbox.claim(limit=4), outbox.claim(limit=4)
     assert len(first) == 4 and len(second) == 2
     assert not {n.id for n in first} & {n.id for n in second}
+
+
+def test_a_claim_takes_each_persons_oldest_notice_and_costs_no_more_for_a_long_queue(world):
+    place, _ = world
+    newcomer, resident = "+8613900000001", make.resident(place.north, "王阿姨", phone_number="13900000002")
+    with db.atomic():
+        for text in ("1", "2"):
+            queue_reply(newcomer, f"newcomer {text}")
+            queue_reply(resident.phone, f"resident {text}", resident=resident)
+    first = outbox.claim(limit=10)
+    assert [outbox.reply_text(n) for n in first] == ["newcomer 1", "resident 1"]
+    outbox.mark_retry(first[0], "phone unreachable", retry_after=60)
+    # The resident's second goes once the first is out; the newcomer's waits for its first's retry.
+    assert [outbox.reply_text(n) for n in outbox.claim(limit=10)] == ["resident 2"]
+
+    def cost_of_a_claim(queued):
+        """A claim of 20 with `queued` more behind them, and as many before them waiting for a retry."""
+        with db.atomic():
+            later = [queue_reply(f"+86136{i:08d}", "x") for i in range(queued)]
+            Notice.update(next_attempt_at=utcnow() + datetime.timedelta(hours=1)).where(Notice.id.in_(later)).execute()
+            for i in range(20 + queued):
+                queue_reply(f"+86137{i:08d}", "x")
+        with db.atomic(), reads() as read:
+            assert len(outbox.claim(limit=20)) == 20
+        return read()
+
+    # At most in proportion to the queue (PostgreSQL, on statistics from before it grew; SQLite
+    # and fresh statistics: the same for any length); it was in proportion to its square.
+    short, long = cost_of_a_claim(50), cost_of_a_claim(1000)
+    assert long < 1.5 * (1000 / 50) * short, (short, long)
+
+
+@contextlib.contextmanager
+def reads():
+    """What the database did meanwhile: SQLite's virtual machine steps, or the rows PostgreSQL read
+    from the notices (this transaction's own counts)."""
+    if ledger.is_postgresql():
+        count = ("SELECT coalesce(sum(seq_tup_read + idx_tup_fetch), 0)::bigint FROM pg_stat_xact_user_tables "
+                 "WHERE relname = 'notice'")
+        before = db.execute_sql(count).fetchone()[0]
+        after = []
+        yield lambda: after[0] - before
+        after.append(db.execute_sql(count).fetchone()[0])
+        return
+    steps = [0]
+    connection = db.connection()
+    connection.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
+    try:
+        yield lambda: steps[0]
+    finally:
+        connection.set_progress_handler(None, 100)
 
 
 def test_delivery_status_callbacks_are_recorded(world, dialogue):

@@ -46,7 +46,7 @@ class PermanentFailure(Exception):
 
 
 def claim(limit=20, now=None, lease=LEASE):
-    """Take up to `limit` due notices for this worker; return them."""
+    """Take up to `limit` due notices for this worker, at most one per person; return them."""
     now = now or utcnow()
     with db.atomic():
         # Notices whose worker died mid-send come back once their lease has run out, unless
@@ -239,11 +239,6 @@ def sent_today(channel, now=None):
     since = (now or utcnow()) - datetime.timedelta(days=1)
     return Notice.select().where((Notice.channel == channel) & (Notice.status == Notice.SENT)
                                  & (Notice.sent_at > since)).count()
-
-
-def still_pending(notice):
-    """Tell whether a notice went back to wait for a retry."""
-    return Notice.select().where((Notice.id == notice.id) & (Notice.status == Notice.PENDING)).exists()
 
 
 def mark_held(notice, why, now=None, wait=datetime.timedelta(hours=1)):

@@ -7,7 +7,6 @@ exponential backoff; after MAX_ATTEMPTS tries the notice is marked failed for st
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import sys
 import time
@@ -165,15 +164,8 @@ class Worker:
     async def drain_once(self):
         """Claim one batch and send it; return how many notices were handled."""
         notices = await self._db(outbox.claim, self.batch_size())
-        stuck = set()  # people whose earlier message in this batch must be retried first
-        for notice in notices:
-            who = notice.resident_id or notice.address
-            if who in stuck:
-                await self._db(outbox.mark_held, notice, "waits for an earlier message", wait=datetime.timedelta(0))
-                continue
+        for notice in notices:  # one per person: a batch needs no order among its notices
             await self.deliver(notice)
-            if await self._db(outbox.still_pending, notice):
-                stuck.add(who)
         return len(notices)
 
     async def deliver(self, notice):

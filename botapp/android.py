@@ -20,9 +20,7 @@ from android_sms_gateway import client, domain, errors
 from android_sms_gateway.enums import WebhookEvent
 from android_sms_gateway.http import RequestsHttpClient
 
-from community.notices import queue_reply
-from community.people import find_resident, mask_phone
-from ledger import db
+from community.people import mask_phone
 
 from . import outbox, sms
 
@@ -66,10 +64,7 @@ def _received(dialogue, event_id, payload, now):
     sender, text = payload.get("phoneNumber") or payload.get("sender"), payload.get("message")
     if not isinstance(sender, str) or not isinstance(text, str):
         raise ValueError("an sms:received event without a sender or a text")
-    with db.atomic():
-        phone, reply, first_time = sms.answer(dialogue, f"android:{event_id}", sender, text, now=now)
-        if reply and first_time:
-            queue_reply(phone, reply, resident=find_resident(phone=phone, region=dialogue.region))
+    first_time = sms.answer(dialogue, f"android:{event_id}", sender, text, now=now, queue=True)[2]
     return "answered" if first_time else "seen before"
 
 

@@ -15,7 +15,8 @@ import re
 from peewee import Case, IntegrityError, fn
 
 from community.errors import InvalidPhone
-from community.people import mask_phone, normalise_phone
+from community.notices import queue_reply
+from community.people import find_resident, mask_phone, normalise_phone
 from ledger import db
 from ledger.db import prepared, record
 from ledger.models import utcnow
@@ -51,9 +52,11 @@ def receive(dialogue, message_id, sender, body, *, now=None):
     return answer(dialogue, message_id, sender, body, now=now)[1]
 
 
-def answer(dialogue, message_id, sender, body, *, now=None):
+def answer(dialogue, message_id, sender, body, *, now=None, queue=False):
     """Answer one inbound SMS: (the sender's number, the reply or None, whether it is the first
-    time this message id was seen). The number is None when the sender is no usable number."""
+    time this message id was seen). The number is None when the sender is no usable number.
+    With `queue` the reply also goes into the outbox, in the same transaction (for a provider
+    whose webhook cannot carry it)."""
     now = now or utcnow()
     try:
         phone = normalise_phone(sender, dialogue.region)
@@ -75,6 +78,8 @@ def answer(dialogue, message_id, sender, body, *, now=None):
             else:
                 reply = dialogue.handle(SMS, phone, body or "", now=now, found=(conversation, sender))
                 text = None if reply.silent else reply.full_text()
+            if queue and text:  # to the resident they were, or have just become
+                queue_reply(phone, text, resident=sender[0] or find_resident(phone=phone, region=dialogue.region))
             # Written last, with its reply, in the transaction of what it did: a redelivery
             # fails here (at the latest at COMMIT) and undoes its own second effects.
             record(_keep_inbound.bind(key, phone, folded, now, text or "", segments(text) if text else 0))

@@ -6,7 +6,7 @@ import json
 from peewee import IntegrityError
 
 from ledger import db
-from ledger.db import prepared
+from ledger.db import later, prepared
 from ledger.models import utcnow
 
 from . import contacts
@@ -48,10 +48,10 @@ def queue_notice(kind, resident, dedupe_key=None, **params):
 
 
 def queue_reply(phone, text, resident=None):
-    """Queue the reply to an SMS from `phone` (call it in the transaction that handled the SMS);
-    return the notice's id."""
-    return _new_reply(resident.id if resident else None, phone, json.dumps({"text": text}, ensure_ascii=False),
-                      utcnow())
+    """Queue the reply to an SMS from `phone`, in the transaction that handled the SMS (on
+    PostgreSQL it goes out with the next statement or the COMMIT)."""
+    later(_new_reply.bind(resident.id if resident else None, phone, json.dumps({"text": text}, ensure_ascii=False),
+                          utcnow()))
 
 
 _new_reply = prepared(lambda resident, address, params, now: Notice.insert(

@@ -8,6 +8,7 @@ import time
 
 import community_factory as make
 import pytest
+from commits import light
 from fake_phone import FakePhone
 from logcheck import leaks, log_lines
 
@@ -15,6 +16,7 @@ from botapp import outbox
 from botapp.settings import Settings
 from botapp.worker import AndroidSender, Worker, build_sms_sender
 from community import Notice, Resident, Signup
+from ledger import is_postgresql
 from web import create_app
 
 PHONE = "+8613800138000"
@@ -98,6 +100,22 @@ def test_a_redelivered_event_has_one_effect_and_one_reply(app, client, phone, pl
     assert len(say(client, app, phone, "报名 1")) == 1
 
 
+def test_a_reply_is_queued_before_the_record_so_the_commit_waits_for_the_disk(
+        app, client, phone, place, statements, caplog):
+    with app.app_context():
+        resident = make.resident(place.north, phone_number=PHONE)
+    assert post(client, *phone.received(PHONE, "你好")).status_code == 204  # the conversation's own write
+    caplog.clear()
+    assert post(client, *phone.received(PHONE, "余额")).status_code == 204
+    sent = statements()
+    notice, record = (next(i for i, s in enumerate(sent) if s.startswith(f'INSERT INTO "{table}"'))
+                      for table in ("notice", "inbound"))
+    # Unlike a Twilio reply, this one is lost if the commit is: the app has had its 204.
+    assert notice < record and (is_postgresql() or not light(sent))
+    with app.app_context():
+        assert {n.resident_id for n in Notice.select()} == {resident.id}
+
+
 def test_a_residents_journey_in_chinese_is_one_sms_per_message(app, client, phone, place):
     with app.app_context():
         activity = make.activity(make.coordinator(place.north), place.north, title="楼道清扫")
@@ -115,6 +133,7 @@ def test_a_residents_journey_in_chinese_is_one_sms_per_message(app, client, phon
     assert "0" in balance
     with app.app_context():
         resident = Resident.get(Resident.phone == PHONE)
+        assert Notice.select().where(Notice.resident == resident.id).count() == 4  # from the welcome on
         assert Signup.get(Signup.resident == resident.id).activity_id == activity.id
         assert Notice.select().where(Notice.kind != "reply").count() == 0  # one SMS per action
     assert len(phone.texts_to(PHONE)) == 7

@@ -168,7 +168,7 @@ def test_a_claim_takes_each_persons_oldest_notice_and_costs_no_more_for_a_long_q
     first = outbox.claim(limit=10)
     assert [outbox.reply_text(n) for n in first] == ["newcomer 1", "resident 1"]
     outbox.mark_retry(first[0], "phone unreachable", retry_after=60)
-    # The resident's second goes once the first is out; the newcomer's waits for its first's retry.
+    # The resident's second is free once the first is taken; the newcomer's waits for its first's retry.
     assert [outbox.reply_text(n) for n in outbox.claim(limit=10)] == ["resident 2"]
 
     def cost_of_a_claim(queued):

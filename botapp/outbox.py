@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 SENDING, SKIPPED = "sending", "skipped"
 LEASE = datetime.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
+#: How long a notice over the daily SMS cap waits before it tries again.
+HELD_FOR = datetime.timedelta(hours=1)
 
 
 class TemporaryFailure(Exception):
@@ -241,7 +243,7 @@ def sent_today(channel, now=None):
                                  & (Notice.sent_at > since)).count()
 
 
-def mark_held(notice, why, now=None, wait=datetime.timedelta(hours=1)):
-    """Put a notice back untried (the daily cap): it goes out later, and the try does not count."""
+def mark_held(notice, why, now=None):
+    """Put a notice back untried (the daily cap): it goes out in HELD_FOR, and the try does not count."""
     Notice.update(status=Notice.PENDING, attempts=Notice.attempts - 1, last_error=why[:500],
-                  next_attempt_at=(now or utcnow()) + wait).where(_mine(notice)).execute()
+                  next_attempt_at=(now or utcnow()) + HELD_FOR).where(_mine(notice)).execute()

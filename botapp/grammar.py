@@ -4,7 +4,8 @@ Each intent lists the words people use for it. Latin words are whole words in an
 width (a word of four letters or more may have one typo: CANCLE, JION); Chinese words are found
 anywhere in the message once spaces and punctuation are gone, and also by their sound, so a
 homophone typo (报明 for 报名, 几分 for 积分) still works. The longest word wins (then the first): 取消订阅 is
-opting out, 取消 is cancelling a sign-up, 我的积分 is the balance and 我的报名 the sign-ups.
+opting out, 取消 is cancelling a sign-up, 我的积分 is the balance and 我的报名 the sign-ups; a
+longer word heard in a typo beats a shorter one written out (我的积份 is the balance too).
 A message that is only a number (2, ２, 二, 第二个) is a choice from the last list or menu.
 
 Which intent does what in which state of the conversation is the dialogue's table, not here.
@@ -36,14 +37,14 @@ INTENTS = (
     Intent("menu", ("MENU",), ("菜单", "主菜单", "目录")),
     Intent("help", ("HELP",), ("帮助", "人工", "客服", "怎么用", "电话"), alone=("?",)),
     Intent("balance", ("BAL", "BALANCE", "POINTS"),
-           ("积分", "查积分", "余额", "我有多少分", "积分多少", "我的积分", "分数", "多少分", "查分")),
+           ("积分", "查积分", "余额", "我有多少分", "积分多少", "我的积分", "分数", "多少分", "查分", "剩多少")),
     Intent("history", ("HIST", "HISTORY"), ("明细", "积分明细", "记录", "流水", "存折")),
     Intent("list", ("LIST", "ACTIVITIES"), ("活动", "有什么活动", "活动列表")),
     Intent("join", ("JOIN",), ("报名", "参加", "我要报名", "我要参加")),
     Intent("cancel", ("CANCEL",), ("取消", "取消报名", "不去了", "退出活动")),
-    Intent("mine", ("MINE",), ("我的", "我的报名", "我报的")),
+    Intent("mine", ("MINE",), ("我的", "我的报名", "我报的", "我报了", "报了什么", "报了哪些")),
     Intent("here", ("HERE", "CHECKIN"), ("签到", "签到码", "我到了")),
-    Intent("shop", ("SHOP", "GOODS"), ("商品", "积分超市", "超市", "能换什么", "换什么")),
+    Intent("shop", ("SHOP", "GOODS"), ("商品", "积分超市", "超市", "能换什么", "换什么", "换啥", "换点啥", "换点什么")),
     Intent("code", ("CODE",), ("兑换码", "兑换", "验证码", "付款码")),
     Intent("redeem", ("REDEEM", "QR"), ("二维码",)),
     Intent("telegram", ("TELEGRAM",), ("绑定",)),
@@ -147,19 +148,27 @@ def understand(text):
         if name:
             return name, _argument(cleaned, words[0], name), cleaned
     found = [(len(word), -at, word, name) for word, name in _CHINESE if (at := bare.find(word)) >= 0]
-    if found:  # the longest word, and of words as long the first
-        _length, _at, word, name = max(found)
-        return name, _argument(cleaned, word, name), cleaned
-    sounds = [s for ch in bare[:100] for s in (lazy_pinyin(ch) if not ch.isascii() else [ch.lower()])]
-    for keyword, name in _SOUNDS:
-        for at in range(len(sounds) - len(keyword) + 1):
-            if tuple(sounds[at:at + len(keyword)]) == keyword:
-                typed = bare[at:at + len(keyword)]
-                return name, _argument(cleaned, typed, name), cleaned
+    best = max(found) if found else None  # the longest word, and of words as long the first
+    # A word heard in a longer typo wins over it (我的积份 is 我的积分, not 我的).
+    heard = _heard(bare) if best is None or best[2] != bare else None
+    if best and (heard is None or len(heard[0]) <= best[0]):
+        return best[3], _argument(cleaned, best[2], best[3]), cleaned
+    if heard:
+        return heard[1], _argument(cleaned, heard[0], heard[1]), cleaned
     for word in words[1:]:
         if word.isascii() and word.upper() in _LATIN:
             return _LATIN[word.upper()], _argument(cleaned, word, _LATIN[word.upper()]), cleaned
     return None, cleaned, cleaned
+
+
+def _heard(bare):
+    """The longest Chinese word that sounds like part of the message: (what was typed, intent), or None."""
+    sounds = [s for ch in bare[:100] for s in (lazy_pinyin(ch) if not ch.isascii() else [ch.lower()])]
+    for keyword, name in _SOUNDS:
+        for at in range(len(sounds) - len(keyword) + 1):
+            if tuple(sounds[at:at + len(keyword)]) == keyword:
+                return bare[at:at + len(keyword)], name
+    return None
 
 
 #: Intents whose argument is a code or a number (报名参加第2个 → 2, 我要报名 → nothing).

@@ -145,6 +145,11 @@ def numbers_of(lines):
     ("分数", ("balance", "")),
     ("我有几分", ("balance", "")),
     ("我的报名", ("mine", "")),
+    ("我的积份", ("balance", "")),  # a typo in the longer word: not the sign-ups of 我的
+    ("我报了啥", ("mine", "啥")),
+    ("有啥活动", ("list", "")),
+    ("我的分还剩多少", ("balance", "")),
+    ("能换点啥", ("shop", "")),
     ("明细", ("history", "")),
     ("？", ("help", "")),
     ("帮助", ("help", "")),

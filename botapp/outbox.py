@@ -2,8 +2,9 @@
 
 Several workers may drain at once: a claim is a conditional UPDATE to "sending" with a lease
 (PostgreSQL picks rows with SKIP LOCKED). A worker that dies between sending and marking leaves
-the notice "sending"; when the lease runs out it is claimed again, so a notice is never lost.
-Neither Telegram nor Twilio takes an idempotency key, so in that one case it may arrive twice.
+the notices it was sending "sending"; when the lease runs out they are claimed again, so a notice
+is never lost. Neither Telegram nor Twilio takes an idempotency key, so in that one case they may
+arrive twice.
 """
 
 import datetime

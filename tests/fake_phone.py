@@ -1,7 +1,8 @@
 """A fake office phone on loopback, speaking SMS Gateway for Android's Local server API as the
 app does: Basic auth, `POST /messages`, `GET /health`, `GET/POST /webhooks`, `DELETE
 /webhooks/<id>`. It records what it was asked to send, can be switched off (connection refused)
-or made to answer 503, and signs webhook events the way the app signs them."""
+or made to answer 503 or slowly (as over Wi-Fi), and signs webhook events the way the app signs
+them."""
 
 import base64
 import hashlib
@@ -19,6 +20,8 @@ class FakePhone:
         self.sent = []  # (to, text, message id), in the order the phone took them
         self.webhooks = []
         self.failing = 0  # answer this many requests with 503
+        self.latency = 0.0  # seconds each message waits for its answer
+        self.sending = self.most_at_once = 0  # messages being answered now, and the most ever at once
         self._ids = itertools.count(1)
         self._events = itertools.count(1)
         self._lock = threading.Lock()
@@ -67,6 +70,11 @@ class FakePhone:
                     with phone._lock:
                         for to in body["phoneNumbers"]:
                             phone.sent.append((to, body["textMessage"]["text"], message_id))
+                        phone.sending += 1
+                        phone.most_at_once = max(phone.most_at_once, phone.sending)
+                    time.sleep(phone.latency)
+                    with phone._lock:
+                        phone.sending -= 1
                     self._reply(202, {"id": message_id, "state": "Pending", "isHashed": False,
                                       "isEncrypted": False,
                                       "recipients": [{"phoneNumber": n, "state": "Pending"}

@@ -284,13 +284,13 @@ class FakeTelegram:
         }
         return self.queue({"callback_query": query})
 
-    def fail_next(self, method, description, *, error_code=400, times=1):
-        """Make the next `times` calls of `method` fail as Telegram would (say, a button press
-        answered too late: "Bad Request: query is too old and response timeout expired or query
-        ID is invalid"; a resident who blocked the bot: 403 "Forbidden: bot was blocked by the
-        user")."""
+    def fail_next(self, method, description, *, error_code=400, times=1, chat_id=None):
+        """Make the next `times` calls of `method` (to `chat_id` when given) fail as Telegram
+        would (say, a button press answered too late: "Bad Request: query is too old and response
+        timeout expired or query ID is invalid"; a resident who blocked the bot: 403 "Forbidden:
+        bot was blocked by the user")."""
         with self._changed:
-            self._failures[method.lower()] = [ApiError(error_code, description)] * times
+            self._failures[method.lower()] = (chat_id, [ApiError(error_code, description)] * times)
 
     def slow_next(self, method, seconds, *, chat_id=None):
         """Make the next call of `method` (to `chat_id` when given) take `seconds` to answer, as
@@ -426,8 +426,8 @@ class FakeTelegram:
         """Answer one API call: the `result` of a successful one, or raise ApiError."""
         name = method.lower()
         with self._changed:
-            failures = self._failures.get(name)
-            if failures:
+            chat_id, failures = self._failures.get(name, (None, []))
+            if failures and (chat_id is None or str(params.get("chat_id")) == str(chat_id)):
                 raise failures.pop()
         if name == "getme":
             return dict(self.bot)

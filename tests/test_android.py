@@ -177,6 +177,38 @@ def test_the_daily_cap_holds_what_is_over_it_and_loses_nothing(app, client, phon
     assert len(phone.texts_to(PHONE)) == 3
 
 
+NEIGHBOURS = [f"+861390013900{i}" for i in range(6)]
+
+
+def neighbours_text(app, client, phone, place, numbers, texts):
+    with app.app_context():
+        for number in numbers:
+            make.resident(place.north, phone_number=number)
+    for number in numbers:
+        for text in texts:
+            assert post(client, *phone.received(number, text)).status_code == 204
+
+
+def test_a_slow_phone_gets_a_batch_side_by_side_and_each_persons_replies_in_order(app, client, phone, place):
+    neighbours_text(app, client, phone, place, NEIGHBOURS, ("余额", "明细"))
+    phone.latency = 0.2  # a phone on poor Wi-Fi: one at a time, six would take 2.4 s
+    drain(app, worker(app, phone))
+    assert phone.most_at_once > 1
+    for number in NEIGHBOURS:
+        balance, history = phone.texts_to(number)
+        assert "余额" in balance and "记录" in history
+
+
+def test_the_daily_cap_is_exact_when_neighbours_text_at_once(app, client, phone, place):
+    neighbours_text(app, client, phone, place, NEIGHBOURS[:3], ("余额",))
+    phone.latency = 0.1  # each send is still out while the next one checks the count
+    drain(app, worker(app, phone, daily_limit=2))
+    assert len(phone.sent) == 2
+    with app.app_context():
+        [held] = Notice.select().where(Notice.status == Notice.PENDING)
+        assert "daily" in held.last_error
+
+
 def test_delivery_events_are_recorded_on_the_notice(app, client, phone, place):
     with app.app_context():
         make.resident(place.north, phone_number=PHONE)

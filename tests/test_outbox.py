@@ -247,13 +247,13 @@ def test_telegram_notices_go_through_ptbs_bot_and_a_blocked_bot_fails_for_good(w
 
 
     place, coordinator = world
-    blocked = confirmed_resident(world)  # its notice is sent first, and refused
+    blocked = confirmed_resident(world)
     Resident.update(telegram_id=4343).where(Resident.id == blocked.id).execute()
     linked = confirmed_resident(world, phone_number="13900139000")
     Resident.update(telegram_id=4242).where(Resident.id == linked.id).execute()
 
     with FakeTelegram("123:abc") as telegram:
-        telegram.fail_next("sendMessage", "Forbidden: bot was blocked by the user", error_code=403)
+        telegram.fail_next("sendMessage", "Forbidden: bot was blocked by the user", error_code=403, chat_id=4343)
 
         async def go():
             bot = Bot("123:abc", base_url=telegram.base_url)

@@ -330,10 +330,12 @@ class Gunicorn(Child):
 class FakeProvider:
     """A provider's API on loopback (Twilio's Messages API, the office phone's local server):
     answers each POST through `answer(path, headers, raw_body)` -> (status, JSON payload, counted)
-    and records when each counted message came."""
+    and records when each counted message came, answering `latency` seconds later (a real API's
+    round trip)."""
 
-    def __init__(self):
+    def __init__(self, latency=0.0):
         self.times = []
+        self.latency = latency
         self.changed = threading.Condition()
         fake = self
 
@@ -351,6 +353,7 @@ class FakeProvider:
                     if counted:
                         fake.times.append(time.monotonic())
                         fake.changed.notify_all()
+                time.sleep(fake.latency)
                 body = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -32,9 +32,10 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
-#: Threads a batch's notices wait in for their provider or the database: enough for the sends a
-#: pacer lets out within a slow round trip (20 a second at 0.25 s is 5), fewer than the pool's
-#: connections, and few enough not to spend the CPU on switching between them.
+#: A batch's notices in progress at once, and the threads they wait in for their provider or the
+#: database: enough for the sends a pacer lets out within a slow round trip (20 a second at 0.25 s
+#: is 5), fewer than the pool's connections, and few enough not to spend the CPU on switching
+#: between them. A send then never queues behind the rest of the batch's database calls.
 THREADS = 8
 
 
@@ -143,7 +144,7 @@ class AndroidSender:
 class Worker:
     """One drain loop over the outbox."""
 
-    def __init__(self, dialogue, telegram=None, sms=None, batch=20):
+    def __init__(self, dialogue, telegram=None, sms=None, batch=100):
         self.dialogue = dialogue
         self.telegram = telegram
         self.sms = sms
@@ -176,8 +177,14 @@ class Worker:
         """
         notices = await self._db(outbox.claim, self.batch_size())
         self.capped = asyncio.Lock()  # a capped sender counts what it has sent: one send at a time
+        at_once = asyncio.Semaphore(THREADS)
+
+        async def deliver(notice):
+            async with at_once:
+                await self.deliver(notice)
+
         # Every notice finishes before the next claim, which may hold the same people's next ones.
-        outcomes = await asyncio.gather(*map(self.deliver, notices), return_exceptions=True)
+        outcomes = await asyncio.gather(*map(deliver, notices), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
